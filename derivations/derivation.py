@@ -1,0 +1,182 @@
+"""Named derivations: ordered steps, assumptions, a result, LaTeX, lambdify, a registry.
+
+A :class:`Derivation` is the unit the package publishes: every claim becomes one,
+``derivations.get(name)`` builds it (lazily, cached per process), ``latex()``
+renders it, ``lambdify()`` turns its result into a numpy function.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import sympy as sp
+
+from .errors import UnknownNameError
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A bibliographic reference emitted into the LaTeX of every derivation that uses it."""
+
+    key: str
+    authors: str
+    title: str
+    venue: str
+    year: int
+    eprint: str = ""
+
+    def bibitem(self) -> str:
+        arxiv = f", \\texttt{{arXiv:{self.eprint}}}" if self.eprint else ""
+        return f"\\bibitem{{{self.key}}} {self.authors}, \\emph{{{self.title}}}, {self.venue} ({self.year}){arxiv}."
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: an equation (or expression) and the one-line justification that produces it."""
+
+    justification: str
+    equation: sp.Basic
+
+    def latex(self) -> str:
+        return _latex(self.equation)
+
+
+@dataclass
+class Derivation:
+    """An ordered derivation with its assumptions, its result and the parameters of the result.
+
+    ``result`` is a sympy object (expression, ``Eq`` or matrix); ``parameters`` are the
+    symbols ``lambdify`` takes, in order.
+    """
+
+    name: str
+    title: str
+    summary: str
+    assumptions: list[str]
+    steps: list[Step]
+    result: sp.Basic
+    parameters: tuple[sp.Basic, ...] = ()
+    references: tuple[Reference, ...] = ()
+    extras: dict[str, sp.Basic] = field(default_factory=dict)
+
+    def step(self, justification: str, equation: sp.Basic) -> sp.Basic:
+        """Append a step and return its equation (so derivations read top to bottom)."""
+        self.steps.append(Step(justification, equation))
+        return equation
+
+    @property
+    def result_expression(self) -> sp.Basic:
+        """The right-hand side when the result is an equation, else the result itself."""
+        return self.result.rhs if isinstance(self.result, sp.Equality) else self.result
+
+    def lambdify(self, parameters: Sequence[sp.Basic] | None = None, expression: sp.Basic | None = None) -> Callable:
+        """numpy function of ``parameters`` (default: ``self.parameters``) evaluating the result (``cse=True``, cached)."""
+        params = tuple(self.parameters if parameters is None else parameters)
+        expr = self.result_expression if expression is None else expression
+        return _cached_lambdify(params, expr)
+
+    def latex(self) -> str:
+        """A LaTeX section (no preamble): summary, assumptions, numbered steps, boxed result, citations."""
+        lines = [f"\\section{{{_escape(self.title)}}}", f"\\label{{sec:{self.name}}}",
+                 f"\\noindent\\textbf{{Name:}} \\texttt{{{_escape(self.name)}}}\\par", _escape_text(self.summary)]
+        if self.references:
+            lines.append("References: " + ", ".join(f"\\cite{{{r.key}}}" for r in self.references) + ".")
+        if self.assumptions:
+            lines.append("\\paragraph{Assumptions.}\\begin{itemize}")
+            lines += [f"  \\item {_escape_text(a)}" for a in self.assumptions]
+            lines.append("\\end{itemize}")
+        lines.append("\\paragraph{Derivation.}\\begin{enumerate}")
+        for s in self.steps:
+            lines.append(f"  \\item {_escape_text(s.justification)}{_display(s.latex())}")
+        lines.append("\\end{enumerate}")
+        lines.append(f"\\paragraph{{Result.}}{_display(_latex(self.result))}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        """The JSON form of ``sgdnoise derive NAME --json``."""
+        free = sorted(self.result.free_symbols, key=str) if hasattr(self.result, "free_symbols") else []
+        return {
+            "name": self.name,
+            "title": self.title,
+            "result": str(self.result),
+            "latex": _latex(self.result),
+            "symbols": {str(s): _assumption_text(s) for s in free},
+            "assumptions": list(self.assumptions),
+            "steps": [{"justification": s.justification, "equation": str(s.equation), "latex": s.latex()} for s in self.steps],
+            "references": [r.key for r in self.references],
+        }
+
+
+def _assumption_text(sym: sp.Basic) -> str:
+    keys = ("positive", "nonnegative", "real", "integer")
+    return ", ".join(k for k in keys if getattr(sym, f"is_{k}", None)) or "complex"
+
+
+def _latex(obj: sp.Basic) -> str:
+    return sp.latex(obj, mat_delim="(")
+
+
+def _display(math: str) -> str:
+    """Display math; long formulas are scaled to the line width instead of running off the page."""
+    if len(math) < 160:
+        return f"\\[{math}\\]"
+    return f"\\begin{{center}}\\resizebox{{\\linewidth}}{{!}}{{$\\displaystyle {math}$}}\\end{{center}}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("_", "\\_").replace("&", "\\&").replace("%", "\\%").replace("#", "\\#")
+
+
+def _escape_text(text: str) -> str:
+    """Escape prose but keep inline math ``$...$`` untouched."""
+    parts = text.split("$")
+    return "$".join(p if i % 2 else _escape(p) for i, p in enumerate(parts))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_lambdify(params: tuple, expr: sp.Basic) -> Callable:
+    return sp.lambdify(params, expr, modules="numpy", cse=True)
+
+
+# --------------------------------------------------------------------------- registry
+_BUILDERS: dict[str, Callable[[], Derivation]] = {}
+
+
+def register(name: str) -> Callable[[Callable[[], Derivation]], Callable[[], Derivation]]:
+    """Decorator registering a zero-argument builder under ``name``; built on first ``get``."""
+
+    def deco(builder: Callable[[], Derivation]) -> Callable[[], Derivation]:
+        if name in _BUILDERS:
+            raise ValueError(f"derivation {name!r} registered twice")
+        _BUILDERS[name] = functools.cache(builder)
+        return builder
+
+    return deco
+
+
+def names() -> list[str]:
+    """Registered derivation names, sorted."""
+    _load_all()
+    return sorted(_BUILDERS)
+
+
+def get(name: str) -> Derivation:
+    """Build (once per process) and return the named derivation."""
+    _load_all()
+    if name not in _BUILDERS:
+        raise UnknownNameError("derivation", name, list(_BUILDERS))
+    derivation = _BUILDERS[name]()
+    if derivation.name != name:
+        raise AssertionError(f"builder for {name!r} produced {derivation.name!r}")
+    return derivation
+
+
+def all_derivations(selected: Iterable[str] | None = None) -> list[Derivation]:
+    return [get(n) for n in (selected or names())]
+
+
+def _load_all() -> None:
+    # Importing the modules runs their @register decorators.
+    from . import continuum, linear_regression  # noqa: F401

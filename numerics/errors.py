@@ -1,0 +1,54 @@
+"""Errors raised by the numerics (the base classes live in ``derivations.errors``)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from derivations.errors import NotNormalisableError, ParameterError, SgdNoiseError, UnknownNameError
+
+__all__ = ["SgdNoiseError", "ParameterError", "UnknownNameError", "NotNormalisableError", "DivergenceError",
+           "UnstableLearningRateError", "require_positive", "require_int_in_range", "require_choice"]
+
+
+class DivergenceError(SgdNoiseError, FloatingPointError):
+    """SGD (or an SDE integration) left every bound: non-finite or exploding weights.
+
+    ``step`` is the first step at which divergence was seen, ``eta`` the learning rate, and
+    ``partial`` whatever had been gathered before (observers, last finite state), so nothing is lost.
+    """
+
+    def __init__(self, message: str, *, step: int, eta: float | None = None, partial=None):
+        super().__init__(message)
+        self.step, self.eta, self.partial = step, eta, partial
+
+
+class UnstableLearningRateError(ParameterError):
+    """η is at or beyond the stability bound of the dynamics (the message gives the bound)."""
+
+
+def require_positive(name: str, value, *, finite: bool = True) -> float:
+    """``value`` as a float, or ParameterError naming ``name`` if it is not a real number > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterError(f"{name} must be a real number > 0, got {value!r}")
+    v = float(value)
+    if not (v > 0) or (finite and not math.isfinite(v)):
+        raise ParameterError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def require_int_in_range(name: str, value, low: int, high: int | None = None) -> int:
+    """``value`` as an int in [low, high] (high=None: unbounded), else ParameterError naming the range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ParameterError(f"{name} must be an integer, got {value!r}")
+    v = int(value)
+    if v < low or (high is not None and v > high):
+        allowed = f"{low} <= {name}" + (f" <= {high}" if high is not None else "")
+        raise ParameterError(f"{name} = {v} is out of range; allowed: {allowed}")
+    return v
+
+
+def require_choice(name: str, value: str, choices) -> str:
+    if value not in choices:
+        raise ParameterError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value

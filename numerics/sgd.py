@@ -1,0 +1,228 @@
+"""Replica SGD engine: R independent SGD runs in lockstep, vectorised over replicas.
+
+w_{k+1} = w_k − η ĝ_k, ĝ_k = mean of per-sample gradients over a minibatch of size B drawn per replica.
+Sampling schemes (DESIGN.md): ``with_replacement``, ``without_replacement`` (a uniformly random B-subset
+per step, independent across steps), ``epoch`` (random reshuffling: P // B minibatches per epoch; a
+last incomplete minibatch is dropped) and ``online`` (fresh samples from a data model every step).
+
+Replicas run in blocks of ``block_size``; block b draws from ``SeedSequence(seed)``'s b-th child, so
+the result depends on (seed, block_size) but not on how blocks are scheduled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .data import Dataset, GaussianTeacher
+from .errors import DivergenceError, ParameterError, require_choice, require_int_in_range, require_positive
+from .rng import child_seed
+
+SAMPLING_SCHEMES = ("with_replacement", "without_replacement", "epoch", "online")
+
+
+class Observer:
+    """Receives the weights of a replica block during a run (override ``allocate``/``update``)."""
+
+    def allocate(self, n_replicas: int, n_params: int, n_steps: int) -> None:  # pragma: no cover - interface
+        pass
+
+    def update(self, step: int, w: np.ndarray, replicas: slice) -> None:  # pragma: no cover - interface
+        pass
+
+
+class MomentObserver(Observer):
+    """Time averages of features f(w) after a burn-in, per replica, kept in ``n_batches`` time batches.
+
+    ``features`` maps weights (R, n) to (R, k) (default: w itself). After the run, ``batch_means``
+    has shape (n_batches, R, k): per-replica means over consecutive stretches of time, from which
+    ``numerics.stats`` computes error bars (independent replicas, and batch means within a replica).
+    Every ``every``-th step after ``burn_in`` is recorded.
+    """
+
+    def __init__(self, features: Callable[[np.ndarray], np.ndarray] | None = None, *, burn_in: int = 0,
+                 every: int = 1, n_batches: int = 16):
+        self.features = features or (lambda w: w)
+        self.burn_in, self.every, self.n_batches = burn_in, max(1, every), n_batches
+
+    def allocate(self, n_replicas, n_params, n_steps):
+        recorded = (n_steps - self.burn_in) // self.every
+        if recorded < self.n_batches:
+            raise ParameterError(f"n_steps - burn_in = {n_steps - self.burn_in} leaves {recorded} recorded steps, "
+                                 f"fewer than n_batches = {self.n_batches}")
+        self._per_batch = recorded // self.n_batches
+        self._sums = None
+        self._n_replicas = n_replicas
+        self.n_recorded = self._per_batch * self.n_batches
+
+    def update(self, step, w, replicas):
+        offset = step - self.burn_in
+        if offset < 0 or offset % self.every:
+            return
+        index = offset // self.every
+        if index >= self.n_recorded:
+            return
+        f = self.features(w)
+        if self._sums is None:
+            self._sums = np.zeros((self.n_batches, self._n_replicas, f.shape[1]))
+        self._sums[index // self._per_batch, replicas] += f
+
+    @property
+    def batch_means(self) -> np.ndarray:
+        return self._sums / self._per_batch
+
+    @property
+    def replica_means(self) -> np.ndarray:
+        """Per-replica time averages, shape (R, k)."""
+        return self.batch_means.mean(axis=0)
+
+
+class TrajectoryObserver(Observer):
+    """Records f(w) every ``stride`` steps (step 0 included): ``values`` has shape (T, R, k)."""
+
+    def __init__(self, features: Callable[[np.ndarray], np.ndarray] | None = None, *, stride: int = 1):
+        self.features = features or (lambda w: w)
+        self.stride = max(1, stride)
+
+    def allocate(self, n_replicas, n_params, n_steps):
+        self.steps = np.arange(0, n_steps + 1, self.stride)
+        self._n_replicas, self.values = n_replicas, None
+
+    def update(self, step, w, replicas):
+        if step % self.stride:
+            return
+        f = self.features(w)
+        if self.values is None:
+            self.values = np.full((len(self.steps), self._n_replicas, f.shape[1]), np.nan)
+        self.values[step // self.stride, replicas] = f
+
+
+@dataclass
+class SGDRun:
+    """Outcome of :func:`run_sgd`: final weights (R, n) and the observers, filled."""
+
+    final: np.ndarray
+    observers: Sequence[Observer]
+    n_steps: int
+    eta: float
+    batch_size: int
+    sampling: str
+    seed: object = None
+    info: dict = field(default_factory=dict)
+
+
+class _Sampler:
+    """Draws per-replica minibatches for one block, according to the sampling scheme."""
+
+    def __init__(self, data, sampling: str, batch_size: int, rng: np.random.Generator, n_replicas: int):
+        self.data, self.sampling, self.B, self.rng, self.R = data, sampling, batch_size, rng, n_replicas
+        if sampling == "epoch":
+            self._per_epoch = data.n_samples // batch_size
+            self._position = self._per_epoch  # forces a reshuffle at the first draw
+
+    def draw(self) -> tuple[np.ndarray, np.ndarray]:
+        rng, B, R = self.rng, self.B, self.R
+        if self.sampling == "online":
+            return self.data.sample(rng, (R, B))
+        P = self.data.n_samples
+        if self.sampling == "with_replacement":
+            idx = rng.integers(0, P, size=(R, B))
+        elif self.sampling == "without_replacement":
+            keys = rng.random((R, P))
+            idx = keys.argsort(axis=1)[:, :B] if B == P else np.argpartition(keys, B - 1, axis=1)[:, :B]
+        else:  # epoch
+            if self._position == self._per_epoch:
+                self._perm = rng.random((R, P)).argsort(axis=1)
+                self._position = 0
+            idx = self._perm[:, self._position * B:(self._position + 1) * B]
+            self._position += 1
+        return self.data.X[idx], self.data.y[idx]
+
+
+def _initial_weights(w0, n_replicas: int, n_params: int) -> np.ndarray:
+    if w0 is None:
+        return np.zeros((n_replicas, n_params))
+    w = np.asarray(w0, dtype=float)
+    if w.shape == (n_params,):
+        return np.broadcast_to(w, (n_replicas, n_params)).copy()
+    if w.shape == (n_replicas, n_params):
+        return w.copy()
+    raise ParameterError(f"w0 must have shape ({n_params},) or ({n_replicas}, {n_params}), got {w.shape}")
+
+
+def run_sgd(model, data: Dataset | GaussianTeacher, *, eta: float, batch_size: int, n_steps: int,
+            n_replicas: int = 1, sampling: str = "with_replacement", w0=None, seed=0,
+            observers: Sequence[Observer] = (), block_size: int = 1024, check_every: int = 50,
+            divergence_bound: float = 1e6, progress: bool = False) -> SGDRun:
+    """Run ``n_replicas`` independent SGD chains for ``n_steps`` steps, vectorised over replicas.
+
+    Update: w_{k+1} = w_k − η (1/B) Σ_{b} ∇ℓ_{i_b}(w_k) (the minibatch indices i_b drawn per replica by
+    ``sampling``). Observers see the weights at every step k = 0..n_steps. Divergence (non-finite weights
+    or |w| > ``divergence_bound``, checked every ``check_every`` steps) raises :class:`DivergenceError`
+    naming the step and η, with the observers gathered so far in ``error.partial``.
+    """
+    eta = require_positive("eta", eta)
+    require_choice("sampling", sampling, SAMPLING_SCHEMES)
+    require_int_in_range("n_steps", n_steps, 1)
+    require_int_in_range("n_replicas", n_replicas, 1)
+    require_int_in_range("block_size", block_size, 1)
+    online = isinstance(data, GaussianTeacher)
+    if online != (sampling == "online"):
+        raise ParameterError("sampling='online' needs a data model (GaussianTeacher) and a data model needs "
+                             f"sampling='online'; got sampling={sampling!r} with {type(data).__name__}")
+    if online:
+        require_int_in_range("batch_size", batch_size, 1)
+    else:
+        require_int_in_range("batch_size", batch_size, 1, data.n_samples)
+    n_params = model.n_params
+    w_all = _initial_weights(w0, n_replicas, n_params)
+    for obs in observers:
+        obs.allocate(n_replicas, n_params, n_steps)
+    n_blocks = -(-n_replicas // block_size)
+    bar = _progress(n_blocks * n_steps, progress)
+    for b in range(n_blocks):
+        sl = slice(b * block_size, min((b + 1) * block_size, n_replicas))
+        rng = np.random.default_rng(child_seed(seed, b))
+        sampler = _Sampler(data, sampling, batch_size, rng, sl.stop - sl.start)
+        w = w_all[sl]
+        for obs in observers:
+            obs.update(0, w, sl)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for k in range(1, n_steps + 1):
+                X, y = sampler.draw()
+                w = w - eta * model.minibatch_gradient(w, X, y)
+                if k % check_every == 0 or k == n_steps:
+                    _check_divergence(w, k, eta, divergence_bound, observers, w_all, sl)
+                    bar.update(check_every if k % check_every == 0 else k % check_every)
+                for obs in observers:
+                    obs.update(k, w, sl)
+        w_all[sl] = w
+    bar.close()
+    return SGDRun(w_all, observers, n_steps, eta, batch_size, sampling, seed)
+
+
+def _check_divergence(w, step, eta, bound, observers, w_all, sl) -> None:
+    bad = ~np.isfinite(w).all(axis=1) | (np.abs(w).max(axis=1) > bound)
+    if bad.any():
+        raise DivergenceError(
+            f"SGD diverged by step {step} with eta={eta:g}: {int(bad.sum())} of {len(w)} replicas in the block "
+            f"{sl.start}..{sl.stop - 1} are non-finite or exceed |w| > {bound:g}; lower eta (or raise the batch size)",
+            step=step, eta=eta, partial={"observers": observers, "final": w_all})
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="step", desc="SGD", leave=False)
