@@ -206,8 +206,12 @@ def _discrete_stationary_covariance() -> Derivation:
            sp.Eq(sp.MatrixSymbol("S_2", 2, 2), S_online))
     d.step("Any $N$ (isotropic ansatz, $\\mathcal{M}(sI) = s(N+2)I$): the exact discrete variance per coordinate.",
            sp.Eq(s_general, general))
-    d.step("Its continuum limit ($\\eta \\to 0$ at fixed $\\eta\\kappa$) is the Lyapunov value $\\eta\\kappa\\sigma^2/2$; "
-           "the discrete value exceeds it at $O(\\eta)$.", sp.Eq(sp.Limit(general / (eta * kappa), eta, 0), sigma ** 2 / 2))
+    d.step("Small $\\eta$ at fixed $B$: the frozen-noise Lyapunov value $\\eta\\kappa\\sigma^2/2$, exceeded at $O(\\eta)$.",
+           sp.Eq(sp.Limit(general / (eta * kappa), eta, 0), sp.limit(general / (eta * kappa), eta, 0)))
+    T = sp.Symbol("T", positive=True)
+    d.step("Continuum limit at fixed temperature $T = \\eta\\kappa$: the discreteness term $\\eta^2 HSH$ vanishes, "
+           "the state dependence of the noise ($\\mathcal{M}$) survives.",
+           sp.Eq(sp.Limit(general.subs(kappa, T / eta), eta, 0), sp.limit(general.subs(kappa, T / eta), eta, 0)))
     rho = (1 - eta) ** 2 + eta ** 2 * kappa * (n_sym + 1)  # eigenvalue of the homogeneous map on S = I
     d.step("Stability of the online isotropic case: the homogeneous map has eigenvalue $\\rho$ on $S = I$, and "
            "the stationary variance is finite iff $\\rho < 1$.", sp.StrictLessThan(sp.factor(rho - 1), 0))

@@ -92,6 +92,7 @@ class Comparison:
     rows: list[Row]
     passed: bool
     negative_control: NegativeControl
+    z: float
 
     @classmethod
     def make(cls, names, predicted, measured, stderr, wrong, wrong_description: str, z: float = 5.0,
@@ -110,7 +111,7 @@ class Comparison:
         plain, zs, zw = z_of(predicted, stderr), effective_z(predicted), effective_z(wrong)
         rows = [Row(n, float(p), float(m), float(s), float(zz)) for n, p, m, s, zz in zip(names, predicted, measured, stderr, plain)]
         control = NegativeControl(wrong_description, bool(np.any(np.abs(zw) > z)), float(np.max(np.abs(zw))))
-        return cls(rows, bool(np.all(np.abs(zs) <= z)), control)
+        return cls(rows, bool(np.all(np.abs(zs) <= z)), control, z)
 
 
 @dataclass(frozen=True)
@@ -144,17 +145,9 @@ def comparison_result(check: str, params: dict, seed: int, comparison: Compariso
                       notes: list[str] | None = None) -> CheckResult:
     """Assemble a CheckResult; the check passes only if the prediction agrees *and* the control is rejected."""
     n = len(comparison.rows)
-    z = _threshold(tolerance)
-    extra = [f"false-failure probability of the |z| threshold over {n} entries: {false_failure_probability(z, n):.1e}"] if z else []
+    note = f"false-failure probability of |z| <= {comparison.z:g} over {n} entries: {false_failure_probability(comparison.z, n):.1e}"
     return CheckResult(check, comparison.passed and comparison.negative_control.rejected, dict(params), seed,
-                       comparison.rows, comparison.negative_control, tolerance, notes=extra + list(notes or []))
-
-
-def _threshold(tolerance: str) -> float | None:
-    # tolerances are written "|z| <= 5 ..." by the checks; recover the threshold for the note
-    if tolerance.startswith("|z| <= "):
-        return float(tolerance.split()[2])
-    return None
+                       comparison.rows, comparison.negative_control, tolerance, notes=[note] + list(notes or []))
 
 
 # --------------------------------------------------------------------------- registry

@@ -1,0 +1,506 @@
+"""Batched ensemble integrators for Itô SDEs (Euler–Maruyama and Milstein).
+
+Convention (the package's, see ``derivations.sde``): an Itô SDE
+
+    dX = a(X, t) dt + G(X, t) dW,    X ∈ ℝⁿ,  G ∈ ℝ^{n×m},  E[dW dWᵀ] = Q dt,
+
+is integrated on a uniform grid t_k = t0 + k Δt, Δt = (t1 − t0)/N, for many independent paths
+at once: the state of the ensemble is an array of shape ``(n_paths, n)`` and every step is a
+handful of vectorised numpy operations (one Python loop over time steps, none over paths).
+Itô everywhere: a Stratonovich SDE has to be converted explicitly (``sde.to_ito()``) first.
+
+The Wiener covariance is absorbed into the noise coefficient, G̃ = G L with L Lᵀ = Q (L the
+Cholesky factor), so that the schemes only ever see independent standard increments
+ΔW_k ~ N(0, Δt I_m). Brownian increments passed by the caller are such standard increments.
+
+Like diffrax, a scheme is a small class whose class attributes declare what it is:
+``calculus``, ``strong_order``, ``weak_order`` and ``noise_types`` (the noise structures it
+supports: ``"scalar"`` — a single Wiener process, m = 1; ``"diagonal"`` — G̃ square and diagonal,
+each Wiener component drives one coordinate; ``"general"`` — anything else).
+
+Pipeline::
+
+    compiled = compile_sde(sde, {"mu": 1.0, "sigma": 0.5})        # substitute + lambdify once
+    sol = integrate(compiled, x0=1.0, t1=1.0, n_steps=100, n_paths=10_000, seed=0)
+    sol.values.shape == (2, 10_000, 1)                               # saved at t0 and t1
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping
+
+import numpy as np
+import sympy as sp
+
+from derivations.errors import ParameterError, UnknownNameError
+from derivations.sde import SDE
+
+from .errors import DivergenceError
+from .rng import as_generator
+
+__all__ = [
+    "DivergenceError",
+    "CompiledSDE",
+    "compile_sde",
+    "EulerMaruyama",
+    "Milstein",
+    "SCHEMES",
+    "SDESolution",
+    "integrate",
+    "brownian_increments",
+    "coarsen_increments",
+]
+
+
+# --------------------------------------------------------------------------- compilation
+
+_Array = np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledSDE:
+    """A numeric Itô SDE ``dX = a dt + G̃ dW`` (G̃ = G·chol(Q), standard increments), ready to step.
+
+    All callables take ``(t, x)`` with ``t`` a float and ``x`` of shape ``(n_paths, n)``:
+
+    - ``drift(t, x)`` → ``(n_paths, n)``: a(x, t);
+    - ``noise(t, x)`` → ``(n_paths, n, m)``: G̃(x, t) = G(x, t) L with L Lᵀ = Q;
+    - ``noise_compact(t, x)`` → ``(n_paths, n)`` or ``None``: for ``"scalar"`` noise the single
+      column of G̃, for ``"diagonal"`` noise its diagonal (``None`` for general noise);
+    - ``milstein_correction(t, x)`` → ``(n_paths, n)`` or ``None``: for scalar noise
+      c_i = Σ_k g̃_k ∂_k g̃_i, for diagonal noise c_i = g̃_i ∂_i g̃_i (``None`` where Milstein does
+      not apply; ``milstein_reason`` then says why).
+
+    Constant components are broadcast to ``n_paths``.
+    """
+
+    state: tuple[sp.Symbol, ...]
+    time: sp.Symbol
+    drift_expr: sp.Matrix
+    noise_expr: sp.Matrix
+    noise_type: str
+    drift: Callable[[float, _Array], _Array]
+    noise: Callable[[float, _Array], _Array]
+    noise_compact: Callable[[float, _Array], _Array] | None
+    milstein_correction: Callable[[float, _Array], _Array] | None
+    milstein_reason: str = ""
+    parameters: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def dimension(self) -> int:
+        return len(self.state)
+
+    @property
+    def noise_dimension(self) -> int:
+        return self.noise_expr.shape[1]
+
+
+def _symbols_by_name(symbols) -> dict[str, list[sp.Symbol]]:
+    out: dict[str, list[sp.Symbol]] = {}
+    for s in symbols:
+        out.setdefault(s.name, []).append(s)
+    return out
+
+
+def _lambdify_components(args, exprs: list[sp.Expr], shape: tuple[int, ...]):
+    """A function ``(t, x) -> array (n_paths, *shape)`` filling the non-zero entries of ``exprs``.
+
+    ``exprs`` is the row-major flattening of an array of expressions of ``shape``; zero entries
+    are not evaluated; constants broadcast to the number of paths.
+    """
+    flat = [(i, e) for i, e in enumerate(exprs) if e != 0]
+    fn = (sp.lambdify(args, [e for _, e in flat], modules="numpy", cse=True, dummify=True)
+          if flat else None)
+    size = int(np.prod(shape))
+
+    def evaluate(t: float, x: _Array) -> _Array:
+        out = np.zeros((x.shape[0], size))
+        if fn is not None:
+            for (i, _), v in zip(flat, fn(t, *x.T)):
+                out[:, i] = v
+        return out.reshape(x.shape[0], *shape)
+
+    return evaluate
+
+
+def _wiener_factor(q: sp.Matrix) -> sp.Matrix | None:
+    """L with L Lᵀ = Q (Cholesky; symmetric square root if Q is only semi-definite); None if Q = I."""
+    m = q.shape[0]
+    if q == sp.eye(m):
+        return None
+    if q.is_diagonal():
+        if any(float(q[i, i]) < 0 for i in range(m)):
+            raise ParameterError(f"wiener_covariance must be positive semi-definite, got diagonal {list(q.diagonal())}")
+        return sp.diag(*[sp.sqrt(q[i, i]) for i in range(m)])
+    qn = np.array(q.evalf(), dtype=float)
+    if not np.allclose(qn, qn.T, rtol=1e-12, atol=1e-14):
+        raise ParameterError(f"wiener_covariance must be symmetric, got {qn.tolist()}")
+    try:
+        lower = np.linalg.cholesky(qn)
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(qn)
+        if w.min() < -1e-12 * max(1.0, abs(w).max()):
+            raise ParameterError(
+                f"wiener_covariance must be positive semi-definite, its eigenvalues are {w.tolist()}") from None
+        lower = v * np.sqrt(np.clip(w, 0.0, None))
+    return sp.Matrix(m, m, lambda i, j: sp.S.Zero if lower[i, j] == 0 else sp.Float(lower[i, j]))
+
+
+def compile_sde(sde: SDE, parameters: Mapping[sp.Symbol | str, Any] | None = None, *,
+                derivatives: bool = True) -> CompiledSDE:
+    """Substitute numeric parameters into an Itô SDE and lambdify it for batched evaluation.
+
+    The SDE is ``dX = a(X, t) dt + G(X, t) dW`` in the Itô sense with ``E dW dWᵀ = Q dt``.
+    ``parameters`` maps sympy Symbols or their names to numbers; a name matches every free
+    symbol of that name whatever its assumptions (``Symbol("mu")`` fixes ``Symbol("mu",
+    positive=True)``); keys that do not occur in the SDE are ignored. Every free symbol other
+    than the state and the time must receive a value, otherwise :class:`ParameterError` names
+    the missing ones. Q must be constant; it is absorbed as G̃ = G·L, L Lᵀ = Q (Cholesky).
+
+    Drift, noise and — with ``derivatives=True``, where Milstein applies — the Milstein
+    correction (scalar noise: Σ_k g̃_k ∂_k g̃_i; diagonal noise: g̃_i ∂_i g̃_i) are lambdified with
+    ``sympy.lambdify(..., modules="numpy", cse=True)``. See :class:`CompiledSDE` for the shapes.
+    """
+    if not isinstance(sde, SDE):
+        raise ParameterError(f"sde must be a derivations.sde.ItoSDE, got {type(sde).__name__}")
+    if sde.calculus != "ito":
+        raise ParameterError(
+            f"sde must be an Itô SDE (the integrators are Itô schemes), got a {sde.calculus} SDE; "
+            "convert it explicitly with .to_ito()")
+    state = tuple(sde.state)
+    time = sde.time
+    parameters = dict(parameters or {})
+
+    exprs = list(sde.drift) + list(sde.noise) + list(sde.wiener_covariance)
+    free = set().union(*(sp.sympify(e).free_symbols for e in exprs)) if exprs else set()
+    protected = {s.name for s in state} | {time.name}
+    by_name = _symbols_by_name(free - set(state) - {time})
+    subs: dict[sp.Symbol, sp.Expr] = {}
+    names: dict[str, float] = {}
+    for key, value in parameters.items():
+        name = key.name if isinstance(key, sp.Symbol) else str(key)
+        if name in protected:
+            raise ParameterError(
+                f"parameter {name!r} is the SDE's state or time variable and cannot be given a value")
+        if name not in by_name:
+            continue
+        try:
+            val = sp.sympify(value)
+        except (sp.SympifyError, TypeError) as exc:
+            raise ParameterError(f"parameter {name!r} must be a real number, got {value!r}") from exc
+        if val.free_symbols or not val.is_real or not val.is_finite:
+            raise ParameterError(f"parameter {name!r} must be a finite real number, got {value!r}")
+        for s in by_name[name]:
+            subs[s] = val
+        names[name] = float(val)
+    missing = sorted(n for n in by_name if n not in names)
+    if missing:
+        raise ParameterError(
+            f"no value for the SDE parameter(s) {', '.join(missing)}; pass them in parameters "
+            f"(a dict of Symbol or name -> number)")
+
+    drift = sde.drift.xreplace(subs) if subs else sde.drift
+    noise = sde.noise.xreplace(subs) if subs else sde.noise
+    q = sde.wiener_covariance.xreplace(subs) if subs else sde.wiener_covariance
+    if q.free_symbols:
+        raise ParameterError(
+            f"wiener_covariance must be constant (fold state or time dependence into the diffusion), "
+            f"it depends on {sorted(s.name for s in q.free_symbols)}")
+    factor = _wiener_factor(q)
+    if factor is not None:
+        noise = noise * factor
+    n, m = noise.shape
+
+    if m == 1:
+        noise_type = "scalar"
+    elif n == m and all(noise[i, j] == 0 for i in range(n) for j in range(m) if i != j):
+        noise_type = "diagonal"
+    else:
+        noise_type = "general"
+
+    args = [time, *state]
+    drift_fn = _lambdify_components(args, list(drift), (n,))
+    noise_fn = _lambdify_components(args, list(noise), (n, m))
+    compact_fn = None
+    if noise_type == "scalar":
+        compact_fn = _lambdify_components(args, list(noise[:, 0]), (n,))
+    elif noise_type == "diagonal":
+        compact_fn = _lambdify_components(args, [noise[i, i] for i in range(n)], (n,))
+
+    correction_fn = None
+    reason = ""
+    if noise_type == "general":
+        reason = (f"Milstein needs Lévy areas (iterated Itô integrals ∫∫dW_j dW_l, j≠l) for general "
+                  f"noise; this SDE's noise is {n}x{m} and neither scalar (m = 1) nor diagonal; use EulerMaruyama")
+    elif noise_type == "diagonal":
+        # Diagonal noise is commutative (no Lévy areas) only if g_i depends on x_i alone.
+        coupled = [(i, state[k]) for i in range(n) for k in range(n)
+                   if k != i and sp.diff(noise[i, i], state[k]) != 0]
+        if coupled:
+            i, s = coupled[0]
+            reason = (f"diagonal noise is non-commutative (g_{i} depends on {s}), Milstein would need "
+                      "Lévy areas; use EulerMaruyama")
+    if derivatives and not reason:
+        if noise_type == "scalar":
+            g = noise[:, 0]
+            corr = [sum(g[k] * sp.diff(g[i], state[k]) for k in range(n)) for i in range(n)]
+        else:
+            corr = [noise[i, i] * sp.diff(noise[i, i], state[i]) for i in range(n)]
+        correction_fn = _lambdify_components(args, corr, (n,))
+    elif not derivatives and not reason:
+        reason = "compiled with derivatives=False; recompile with derivatives=True for Milstein"
+
+    return CompiledSDE(state=state, time=time, drift_expr=drift, noise_expr=noise, noise_type=noise_type,
+                       drift=drift_fn, noise=noise_fn, noise_compact=compact_fn,
+                       milstein_correction=correction_fn, milstein_reason=reason, parameters=names)
+
+
+# --------------------------------------------------------------------------- schemes
+
+def _diffusion_increment(sde: CompiledSDE, t: float, x: _Array, dw: _Array) -> tuple[_Array, _Array | None]:
+    """G̃(x, t) ΔW (n_paths, n), and the per-coordinate increment ΔW used by Milstein (or None)."""
+    if sde.noise_type == "scalar":
+        dw_eff = dw[:, :1]
+        return sde.noise_compact(t, x) * dw_eff, dw_eff
+    if sde.noise_type == "diagonal":
+        return sde.noise_compact(t, x) * dw, dw
+    return np.einsum("pij,pj->pi", sde.noise(t, x), dw), None
+
+
+class EulerMaruyama:
+    """Euler–Maruyama: X_{k+1} = X_k + a(X_k, t_k) Δt + G̃(X_k, t_k) ΔW_k.
+
+    Itô; strong order 0.5 (1.0 for additive noise), weak order 1.0; any noise structure.
+    """
+
+    name: ClassVar[str] = "euler_maruyama"
+    calculus: ClassVar[str] = "ito"
+    strong_order: ClassVar[float] = 0.5
+    weak_order: ClassVar[float] = 1.0
+    noise_types: ClassVar[frozenset[str]] = frozenset({"scalar", "diagonal", "general"})
+
+    def check(self, sde: CompiledSDE) -> None:
+        """Raise :class:`ParameterError` if this scheme cannot integrate ``sde``."""
+        if sde.noise_type not in self.noise_types:
+            raise ParameterError(f"{type(self).__name__} does not support {sde.noise_type} noise")
+
+    def step(self, sde: CompiledSDE, t: float, x: _Array, dt: float, dw: _Array) -> _Array:
+        """One step X_k → X_{k+1} = X_k + a Δt + G̃ ΔW_k for the whole ensemble ``x`` (n_paths, n)."""
+        diff, _ = _diffusion_increment(sde, t, x, dw)
+        return x + sde.drift(t, x) * dt + diff
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Milstein(EulerMaruyama):
+    """Milstein: X_{k+1} = X_k + a Δt + G̃ ΔW_k + ½ c ⊙ (ΔW_k² − Δt).
+
+    Itô; strong order 1.0, weak order 1.0. Scalar noise (m = 1): c_i = Σ_k g_k ∂_k g_i with the
+    single increment ΔW; diagonal noise: c_i = g_i ∂_i g_i with the i-th increment ΔW_i (requires
+    g_i to depend on x_i only, i.e. commutative noise). General noise is refused: it needs Lévy
+    areas, which this package does not simulate — use :class:`EulerMaruyama`.
+    """
+
+    name: ClassVar[str] = "milstein"
+    strong_order: ClassVar[float] = 1.0
+    weak_order: ClassVar[float] = 1.0
+    noise_types: ClassVar[frozenset[str]] = frozenset({"scalar", "diagonal"})
+
+    def check(self, sde: CompiledSDE) -> None:
+        """Raise :class:`ParameterError` for general or non-commutative noise (Lévy areas needed)."""
+        if sde.noise_type not in self.noise_types or sde.milstein_correction is None:
+            raise ParameterError(
+                f"Milstein supports noise types {sorted(self.noise_types)} (commutative); "
+                f"{sde.milstein_reason or f'this SDE has {sde.noise_type} noise'}")
+
+    def step(self, sde: CompiledSDE, t: float, x: _Array, dt: float, dw: _Array) -> _Array:
+        """One step X_k → X_k + a Δt + G̃ ΔW_k + ½ c (ΔW_k² − Δt) for the ensemble ``x`` (n_paths, n)."""
+        diff, dw_eff = _diffusion_increment(sde, t, x, dw)
+        corr = sde.milstein_correction(t, x)
+        return x + sde.drift(t, x) * dt + diff + 0.5 * corr * (dw_eff * dw_eff - dt)
+
+
+SCHEMES: dict[str, type[EulerMaruyama]] = {"euler_maruyama": EulerMaruyama, "milstein": Milstein}
+
+
+def _resolve_scheme(scheme) -> EulerMaruyama:
+    if isinstance(scheme, EulerMaruyama):
+        return scheme
+    if isinstance(scheme, type) and issubclass(scheme, EulerMaruyama):
+        return scheme()
+    if isinstance(scheme, str):
+        key = scheme.lower().replace("-", "_").replace(" ", "_")
+        if key in SCHEMES:
+            return SCHEMES[key]()
+        raise UnknownNameError("scheme", scheme, list(SCHEMES))
+    raise ParameterError(f"scheme must be one of {sorted(SCHEMES)} or a scheme instance, got {scheme!r}")
+
+
+# --------------------------------------------------------------------------- Brownian increments
+
+def _check_count(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def brownian_increments(n_steps: int, n_paths: int, m: int, dt: float, seed=None) -> _Array:
+    """Independent standard Wiener increments ΔW_k ~ N(0, Δt I_m), shape (n_steps, n_paths, m).
+
+    Drawn as ``sqrt(dt) * default_rng(seed).standard_normal((n_steps, n_paths, m))``: the same
+    stream :func:`integrate` draws step by step, so ``integrate(..., seed=s)`` and
+    ``integrate(..., brownian_increments=brownian_increments(..., seed=s))`` agree bit for bit.
+    ``seed``: non-negative int, ``numpy.random.SeedSequence``, Generator or None (fresh entropy).
+    """
+    n_steps = _check_count("n_steps", n_steps)
+    n_paths = _check_count("n_paths", n_paths)
+    m = _check_count("m", m)
+    if not (np.isfinite(dt) and dt > 0):
+        raise ParameterError(f"dt must be a finite number > 0, got {dt!r}")
+    rng = as_generator(seed)
+    return np.sqrt(dt) * rng.standard_normal((n_steps, n_paths, m))
+
+
+def coarsen_increments(increments: _Array, factor: int = 2) -> _Array:
+    """Sum ``factor`` consecutive increments: the same Brownian paths on a grid ``factor`` times coarser.
+
+    ``increments`` has shape (n_steps, n_paths, m) with n_steps divisible by ``factor``; the result
+    has shape (n_steps // factor, n_paths, m) and the same endpoint W(t1) − W(t0).
+    """
+    factor = _check_count("factor", factor)
+    dw = np.asarray(increments, dtype=float)
+    if dw.ndim != 3:
+        raise ParameterError(f"increments must have shape (n_steps, n_paths, m), got {dw.shape}")
+    if dw.shape[0] % factor:
+        raise ParameterError(f"n_steps = {dw.shape[0]} must be divisible by factor = {factor}")
+    return dw.reshape(dw.shape[0] // factor, factor, *dw.shape[1:]).sum(axis=1)
+
+
+# --------------------------------------------------------------------------- integration
+
+@dataclass(frozen=True, eq=False)
+class SDESolution:
+    """Saved states of an ensemble: ``times`` (n_saved,), ``values`` (n_saved, n_paths, n)."""
+
+    times: _Array
+    values: _Array
+
+    @property
+    def final(self) -> _Array:
+        """The states at t1, shape (n_paths, n)."""
+        return self.values[-1]
+
+
+def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int, *,
+              parameters: Mapping[sp.Symbol | str, Any] | None = None,
+              scheme: str | EulerMaruyama = "euler_maruyama", seed=None,
+              save_every: int | None = None, brownian_increments: _Array | None = None,
+              t0: float = 0.0) -> SDESolution:
+    """Integrate an ensemble of ``n_paths`` independent paths of an Itô SDE on a uniform grid.
+
+    ``dX = a(X, t) dt + G(X, t) dW`` (Itô) from ``t0`` to ``t1`` in ``n_steps`` steps of
+    Δt = (t1 − t0)/n_steps with
+
+    - ``scheme="euler_maruyama"`` (default): X_{k+1} = X_k + a(X_k)Δt + G̃(X_k)ΔW_k — strong
+      order 0.5, weak order 1; any noise;
+    - ``scheme="milstein"``: adds ½ c (ΔW_k² − Δt) (see :class:`Milstein`) — strong order 1,
+      weak order 1; scalar or commutative diagonal noise only.
+
+    ``sde`` is an :class:`~derivations.sde.ItoSDE` (compiled here with ``parameters``) or a
+    :class:`CompiledSDE` from :func:`compile_sde` (reuse it across calls to lambdify once).
+    ``x0``: a number, shape (n,), or shape (n_paths, n). ``seed``: non-negative int or
+    ``SeedSequence`` (stream ``numpy.random.default_rng(seed)``; see ``numerics.rng``); or give
+    ``brownian_increments`` of shape (n_steps, n_paths, m), independent standard increments with
+    variance Δt (see :func:`brownian_increments`,
+    :func:`coarsen_increments`), to reuse the same Brownian paths at several step sizes.
+    ``save_every=k`` saves every k-th step (and always t0 and t1); by default only t0 and t1.
+
+    Returns :class:`SDESolution` with ``values`` of shape (n_saved, n_paths, n).
+    Raises :class:`numerics.errors.DivergenceError` (message naming the step and time; ``.step``
+    the step, ``.partial`` the :class:`SDESolution` saved before it) when a state becomes non-finite.
+    """
+    scheme_obj = _resolve_scheme(scheme)
+    if isinstance(sde, CompiledSDE):
+        if parameters:
+            raise ParameterError("parameters must be None for an already compiled SDE (compile_sde took them)")
+        compiled = sde
+    else:
+        compiled = compile_sde(sde, parameters, derivatives=isinstance(scheme_obj, Milstein))
+    scheme_obj.check(compiled)
+    n, m = compiled.dimension, compiled.noise_dimension
+
+    n_steps = _check_count("n_steps", n_steps)
+    n_paths = _check_count("n_paths", n_paths)
+    try:
+        t0f, t1f = float(t0), float(t1)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"t0 and t1 must be real numbers, got t0={t0!r}, t1={t1!r}") from exc
+    if not np.isfinite(t0f):
+        raise ParameterError(f"t0 must be finite, got {t0!r}")
+    if not (np.isfinite(t1f) and t1f > t0f):
+        raise ParameterError(f"t1 must be a finite number > t0 = {t0f:g}, got {t1!r}")
+    if save_every is None:
+        save_every = n_steps
+    save_every = _check_count("save_every", save_every)
+
+    x = np.asarray(x0, dtype=float)
+    if x.ndim == 0:
+        x = np.full((n_paths, n), float(x))
+    elif x.shape == (n,):
+        x = np.broadcast_to(x, (n_paths, n)).copy()
+    elif x.shape == (n_paths, n):
+        x = x.copy()
+    else:
+        raise ParameterError(
+            f"x0 must be a number, shape ({n},) or shape (n_paths, n) = ({n_paths}, {n}), got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ParameterError("x0 must be finite")
+
+    dt = (t1f - t0f) / n_steps
+    sqrt_dt = np.sqrt(dt)
+    if brownian_increments is not None:
+        if seed is not None:
+            raise ParameterError("give either seed or brownian_increments, not both")
+        dws = np.asarray(brownian_increments, dtype=float)
+        if dws.shape != (n_steps, n_paths, m):
+            raise ParameterError(
+                f"brownian_increments must have shape (n_steps, n_paths, m) = ({n_steps}, {n_paths}, {m}), "
+                f"got {dws.shape}")
+        rng = None
+    else:
+        dws = None
+        rng = as_generator(seed)
+
+    saved_steps = list(range(0, n_steps + 1, save_every))
+    if saved_steps[-1] != n_steps:
+        saved_steps.append(n_steps)
+    values = np.empty((len(saved_steps), n_paths, n))
+    values[0] = x
+    slot = 1
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for k in range(n_steps):
+            t = t0f + k * dt
+            if dws is None:
+                dw = rng.standard_normal((n_paths, m))
+                dw = sqrt_dt * dw
+            else:
+                dw = dws[k]
+            x = scheme_obj.step(compiled, t, x, dt, dw)
+            if not np.isfinite(x.sum()):
+                bad = ~np.isfinite(x).all(axis=1)
+                if bad.any():
+                    first = int(np.argmax(bad))
+                    partial = SDESolution(times=t0f + np.array(saved_steps[:slot], dtype=float) * dt,
+                                          values=values[:slot])
+                    raise DivergenceError(
+                        f"{scheme_obj.name} diverged at step {k + 1} of {n_steps} (t = {t + dt:.6g}, "
+                        f"dt = {dt:.3g}): {int(bad.sum())} of {n_paths} paths non-finite (first: path "
+                        f"{first}, state {x[first].tolist()}); reduce dt or check the SDE",
+                        step=k + 1, partial=partial)
+            if k + 1 == saved_steps[slot]:
+                values[slot] = x
+                slot += 1
+    times = t0f + np.array(saved_steps, dtype=float) * dt
+    return SDESolution(times=times, values=values)

@@ -1,0 +1,93 @@
+"""The sgdnoise command: list, derive, latex (PDF), check (JSON, exit codes), bad input, safe parsing."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from derivations.latex import pdflatex_available
+from numerics.cli import main, parse_param, parse_value
+from numerics.errors import ParameterError
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "numerics.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_list_names_derivations_and_checks(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "linreg.discrete_stationary_covariance" in out and "sgd.continuum_sde" in out and "checks:" in out
+
+
+def test_derive_json_has_the_documented_fields(capsys):
+    assert main(["derive", "linreg.stationary_covariance", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert {"name", "result", "latex", "symbols", "assumptions"} <= set(payload)
+
+
+def test_derive_latex_and_plain(capsys):
+    assert main(["derive", "sgd.continuum_sde", "--latex"]) == 0
+    assert "\\section" in capsys.readouterr().out
+    assert main(["derive", "sgd.continuum_sde"]) == 0
+    assert "result:" in capsys.readouterr().out
+
+
+def test_unknown_name_is_one_line_exit_2_with_suggestion():
+    proc = run("derive", "linreg.stationary_covarianse")
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "did you mean" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run("check", "linreg.nope")
+    assert proc.returncode == 2 and "unknown check" in proc.stderr
+
+
+def test_check_json_passes_with_negative_control_rejected():
+    proc = run("check", "linreg.discrete_stationary_covariance", "--json", "--seed", "3")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    payload = json.loads(proc.stdout)
+    assert payload["passed"] is True and payload["negative_control"]["rejected"] is True
+    assert payload["check"] == "linreg.discrete_stationary_covariance" and payload["seed"] == 3
+    assert {"quantity", "predicted", "measured", "stderr", "z"} <= set(payload["rows"][0])
+
+
+def test_malformed_param_is_refused_without_running():
+    proc = run("check", "linreg.discrete_stationary_covariance", "--param", "eta=__import__('os').system('echo hi')")
+    assert proc.returncode == 2 and "not a valid float" in proc.stderr and "hi\n" not in proc.stdout
+    proc = run("check", "linreg.discrete_stationary_covariance", "--param", "etta=0.1")
+    assert proc.returncode == 2 and "unknown parameter" in proc.stderr
+
+
+def test_param_out_of_range_is_a_clear_error():
+    proc = run("check", "linreg.discrete_stationary_covariance", "--param", "eta=-0.1")
+    assert proc.returncode == 2 and "eta" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=30))
+def test_param_parsing_never_evaluates_and_only_returns_typed_values(text):
+    for default in (1, 0.5, True, "with_replacement"):
+        try:
+            value = parse_value("k", text, default)
+        except ParameterError:
+            continue
+        assert type(value) is type(default)
+
+
+def test_parse_param_types():
+    defaults = {"n": 3, "eta": 0.1, "flag": False}
+    assert parse_param("n=1e3", defaults) == ("n", 1000)
+    assert parse_param("eta=2.5e-2", defaults) == ("eta", 0.025)
+    assert parse_param("flag=yes", defaults) == ("flag", True)
+    for bad in ("n=1.5", "eta=nan", "eta=inf", "n", "flag=maybe"):
+        with pytest.raises(ParameterError):
+            parse_param(bad, defaults)
+
+
+@pytest.mark.skipif(not pdflatex_available(), reason="pdflatex not installed (.ci/run installs it)")
+def test_latex_pdf_is_produced(tmp_path):
+    assert main(["latex", "-o", str(tmp_path), "--pdf"]) == 0
+    pdf = tmp_path / "derivations.pdf"
+    assert pdf.exists() and pdf.read_bytes()[:4] == b"%PDF" and pdf.stat().st_size > 10_000
