@@ -177,6 +177,20 @@ def all_derivations(selected: Iterable[str] | None = None) -> list[Derivation]:
     return [get(n) for n in (selected or names())]
 
 
+_TOPIC_MODULES_LOADED = False
+
+
 def _load_all() -> None:
-    # Importing the modules runs their @register decorators.
-    from . import continuum, linear_regression  # noqa: F401
+    """Import every module of the package once: their ``@register`` decorators fill the registry,
+    so a new derivation module needs no edit here."""
+    global _TOPIC_MODULES_LOADED
+    if _TOPIC_MODULES_LOADED:
+        return
+    import importlib
+    import pkgutil
+
+    from . import __path__ as package_path
+
+    for info in pkgutil.iter_modules(package_path):
+        importlib.import_module(f"{__package__}.{info.name}")
+    _TOPIC_MODULES_LOADED = True

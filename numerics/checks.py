@@ -173,8 +173,23 @@ def get_check(name: str) -> Check:
     return _CHECKS[name]
 
 
+_CHECK_MODULES_LOADED = False
+
+
 def _load_all() -> None:
-    from . import linreg_checks  # noqa: F401  (registers on import)
+    """Import every ``numerics/*_checks.py`` module once; each registers its checks on import."""
+    global _CHECK_MODULES_LOADED
+    if _CHECK_MODULES_LOADED:
+        return
+    import importlib
+    import pkgutil
+
+    from . import __path__ as package_path
+
+    for info in pkgutil.iter_modules(package_path):
+        if info.name.endswith("_checks"):
+            importlib.import_module(f"{__package__}.{info.name}")
+    _CHECK_MODULES_LOADED = True
 
 
 def dumps(result: CheckResult) -> str:
