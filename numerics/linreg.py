@@ -140,10 +140,11 @@ def max_stable_eta(X, batch_size: int, sampling: str = "with_replacement") -> fl
     return scipy.optimize.brentq(radius, upper * 1e-6, upper, xtol=upper * 1e-10)
 
 
-def check_stable(X, eta: float, batch_size: int, sampling: str = "with_replacement") -> float:
-    """ρ(𝒯), or UnstableLearningRateError naming η and the largest stable η when ρ ≥ 1."""
+def check_stable(X, eta: float, batch_size: int, sampling: str = "with_replacement", marginal_ok: bool = False) -> float:
+    """ρ(𝒯), or UnstableLearningRateError naming η and the largest stable η when ρ ≥ 1
+    (``marginal_ok``: only when ρ > 1, allowing the neutral directions of rank-deficient data)."""
     rho = second_moment_spectral_radius(X, eta, batch_size, sampling)
-    if rho >= 1:
+    if rho > 1 + 1e-9 or (rho >= 1 and not marginal_ok):
         bound = max_stable_eta(X, batch_size, sampling)
         raise UnstableLearningRateError(
             f"eta = {eta:g} is unstable for this data (B = {batch_size}, {sampling}): the second moment of SGD "

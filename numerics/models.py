@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from .errors import ParameterError
+from .linreg import check_stable
 
 
 class Model(Protocol):
@@ -46,3 +47,12 @@ class LeastSquares:
     def hessian(self, X):
         """H = (1/P) Xᵀ X."""
         return X.T @ X / X.shape[0]
+
+    def check_stability(self, data, eta, batch_size, sampling):
+        """Refuse η at or beyond the second-moment stability bound (finite data, i.i.d. minibatches).
+
+        Online and epoch sampling have no finite-data bound here and are not checked. Directions that
+        the data do not constrain (P < N) are marginal (ρ = 1) and allowed: they neither grow nor decay.
+        """
+        if sampling in ("with_replacement", "without_replacement"):
+            check_stable(data.X, eta, batch_size, sampling, marginal_ok=True)

@@ -155,13 +155,15 @@ def _initial_weights(w0, n_replicas: int, n_params: int) -> np.ndarray:
 def run_sgd(model, data: Dataset | GaussianTeacher, *, eta: float, batch_size: int, n_steps: int,
             n_replicas: int = 1, sampling: str = "with_replacement", w0=None, seed=0,
             observers: Sequence[Observer] = (), block_size: int = 1024, check_every: int = 50,
-            divergence_bound: float = 1e6, progress: bool = False) -> SGDRun:
+            divergence_bound: float = 1e6, progress: bool = False, check_stability: bool = True) -> SGDRun:
     """Run ``n_replicas`` independent SGD chains for ``n_steps`` steps, vectorised over replicas.
 
     Update: w_{k+1} = w_k − η (1/B) Σ_{b} ∇ℓ_{i_b}(w_k) (the minibatch indices i_b drawn per replica by
     ``sampling``). Observers see the weights at every step k = 0..n_steps. Divergence (non-finite weights
     or |w| > ``divergence_bound``, checked every ``check_every`` steps) raises :class:`DivergenceError`
     naming the step and η, with the observers gathered so far in ``error.partial``.
+    Models that know their stability bound (``model.check_stability(data, eta, batch_size, sampling)``,
+    e.g. least squares) refuse an unstable η before running unless ``check_stability=False``.
     """
     eta = require_positive("eta", eta)
     require_choice("sampling", sampling, SAMPLING_SCHEMES)
@@ -176,6 +178,8 @@ def run_sgd(model, data: Dataset | GaussianTeacher, *, eta: float, batch_size: i
         require_int_in_range("batch_size", batch_size, 1)
     else:
         require_int_in_range("batch_size", batch_size, 1, data.n_samples)
+    if check_stability and hasattr(model, "check_stability"):
+        model.check_stability(data, eta, batch_size, sampling)
     n_params = model.n_params
     w_all = _initial_weights(w0, n_replicas, n_params)
     for obs in observers:

@@ -124,10 +124,22 @@ def test_divergence_is_detected_with_step_and_eta_and_keeps_partial_results(smal
     traj = TrajectoryObserver(stride=1)
     with pytest.raises(DivergenceError, match=r"eta=5") as info:
         run_sgd(LeastSquares(2), small_data, eta=5.0, batch_size=2, n_steps=2000, n_replicas=4, seed=0,
-                observers=[traj], check_every=10)
+                observers=[traj], check_every=10, check_stability=False)
     assert info.value.step <= 2000 and info.value.eta == 5.0
     assert info.value.partial["observers"][0] is traj
     assert np.isfinite(traj.values[0]).all()
+
+
+def test_unstable_eta_is_refused_before_running(small_data):
+    from numerics.errors import UnstableLearningRateError
+    from numerics.linreg import max_stable_eta
+
+    bound = max_stable_eta(small_data.X, 2)
+    with pytest.raises(UnstableLearningRateError, match="stable for eta <"):
+        run_sgd(LeastSquares(2), small_data, eta=1.01 * bound, batch_size=2, n_steps=5)
+    run_sgd(LeastSquares(2), small_data, eta=0.99 * bound, batch_size=2, n_steps=5)
+    wide = Dataset(np.ones((2, 3)), np.ones(2))  # P < N: neutral directions are allowed
+    run_sgd(LeastSquares(3), wide, eta=0.1, batch_size=1, n_steps=5)
 
 
 @pytest.mark.parametrize("kwargs, match", [
