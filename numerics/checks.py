@@ -47,6 +47,7 @@ class CheckResult:
     tolerance: str
     runtime_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    agrees: bool | None = None  # the prediction alone (``passed`` also needs the control rejected)
 
     @property
     def max_abs_z(self) -> float:
@@ -147,7 +148,8 @@ def comparison_result(check: str, params: dict, seed: int, comparison: Compariso
     n = len(comparison.rows)
     note = f"false-failure probability of |z| <= {comparison.z:g} over {n} entries: {false_failure_probability(comparison.z, n):.1e}"
     return CheckResult(check, comparison.passed and comparison.negative_control.rejected, dict(params), seed,
-                       comparison.rows, comparison.negative_control, tolerance, notes=[note] + list(notes or []))
+                       comparison.rows, comparison.negative_control, tolerance, notes=[note] + list(notes or []),
+                       agrees=comparison.passed)
 
 
 # --------------------------------------------------------------------------- registry

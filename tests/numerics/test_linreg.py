@@ -82,3 +82,23 @@ def test_bad_input_is_refused_clearly(X, y, kwargs, match, exact):
     args.update(kwargs)
     with pytest.raises(ParameterError, match=match):
         stationary_covariance(X, y, exact=exact, **args)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(P=st.integers(1, 8), N=st.integers(1, 4), B=st.integers(-1, 9), eta=st.one_of(st.floats(-1, 3), st.just(float("nan")), st.just(float("inf"))),
+       data=st.data())
+def test_fuzz_stationary_covariance_returns_psd_or_raises_parameter_error(P, N, B, eta, data):
+    X = data.draw(arrays(float, (P, N), elements=st.floats(-3, 3, allow_nan=False)))
+    y = data.draw(arrays(float, (P,), elements=st.floats(-3, 3, allow_nan=False)))
+    for exact in (True, False):
+        try:
+            S = stationary_covariance(X, y, eta, B, exact=exact)
+        except ParameterError:
+            continue
+        assert np.isfinite(S).all() and np.allclose(S, S.T)
+        assert np.linalg.eigvalsh(S)[0] >= -1e-9 * max(1.0, np.abs(S).max())

@@ -153,3 +153,15 @@ def test_bad_input_names_the_parameter(small_data, kwargs, match):
     base.update(kwargs)
     with pytest.raises(ParameterError, match=match):
         run_sgd(LeastSquares(2), small_data, **base)
+
+
+def test_different_seeds_give_uncorrelated_streams(small_data):
+    """Replica blocks and seeds are independent: final weights of seed s and s+1 are uncorrelated
+    (|corr| < 5/sqrt(R), a 5-sigma bound for independent samples)."""
+    kwargs = dict(eta=0.1, batch_size=1, n_steps=50, n_replicas=4000, block_size=1000)
+    a = run_sgd(LeastSquares(2), small_data, seed=11, **kwargs).final[:, 0]
+    b = run_sgd(LeastSquares(2), small_data, seed=12, **kwargs).final[:, 0]
+    assert abs(np.corrcoef(a, b)[0, 1]) < 5 / np.sqrt(4000)
+    blocks = a.reshape(4, 1000)
+    corr = np.corrcoef(blocks)[np.triu_indices(4, 1)]
+    assert np.all(np.abs(corr) < 5 / np.sqrt(1000))
