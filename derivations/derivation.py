@@ -8,6 +8,7 @@ renders it, ``lambdify()`` turns its result into a numpy function.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
@@ -126,7 +127,8 @@ def _display(math: str) -> str:
 
 
 def _escape(text: str) -> str:
-    return text.replace("_", "\\_").replace("&", "\\&").replace("%", "\\%").replace("#", "\\#")
+    """Escape LaTeX's special characters in prose (characters already escaped are left alone)."""
+    return re.sub(r"(?<!\\)([_&%#])", r"\\\1", text)
 
 
 def _escape_text(text: str) -> str:

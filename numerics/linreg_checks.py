@@ -6,6 +6,7 @@ import numpy as np
 
 from .checks import Check, Comparison, comparison_result, register_check
 from .data import Dataset, gaussian_teacher
+from .errors import ParameterError
 from .linreg import (discrete_stationary_covariance, hessian, least_squares_solution, lyapunov_covariance, max_stable_eta,
                      minibatch_scale, noise_covariance)
 from .models import LeastSquares
@@ -63,6 +64,8 @@ def _run_discrete(params: dict, seed: int):
     names, pred, meas, err, wrong = [], [], [], [], []
     # η as a fraction of the data's own stability bound: near the bound the stationary law of SGD has
     # heavy (power-law) tails, its fourth moment diverges and no standard error can be trusted.
+    if not 0 < params["eta_fraction"] < 1:
+        raise ParameterError(f"eta_fraction must lie in (0, 1) (a fraction of the stability bound), got {params['eta_fraction']}")
     eta = params["eta_fraction"] * max_stable_eta(X, params["batch_size"], "with_replacement")
     for k, sampling in enumerate(("with_replacement", "without_replacement")):
         exact = discrete_stationary_covariance(X, y, eta, params["batch_size"], sampling)

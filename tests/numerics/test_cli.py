@@ -54,14 +54,14 @@ def test_check_json_passes_with_negative_control_rejected():
 
 
 def test_malformed_param_is_refused_without_running():
-    proc = run("check", "linreg.discrete_stationary_covariance", "--param", "eta=__import__('os').system('echo hi')")
+    proc = run("check", "linreg.stationary_covariance", "--param", "eta=__import__('os').system('echo hi')")
     assert proc.returncode == 2 and "not a valid float" in proc.stderr and "hi\n" not in proc.stdout
-    proc = run("check", "linreg.discrete_stationary_covariance", "--param", "etta=0.1")
+    proc = run("check", "linreg.stationary_covariance", "--param", "etta=0.1")
     assert proc.returncode == 2 and "unknown parameter" in proc.stderr
 
 
 def test_param_out_of_range_is_a_clear_error():
-    proc = run("check", "linreg.discrete_stationary_covariance", "--param", "eta=-0.1")
+    proc = run("check", "linreg.stationary_covariance", "--param", "eta=-0.1")
     assert proc.returncode == 2 and "eta" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -91,3 +91,8 @@ def test_latex_pdf_is_produced(tmp_path):
     assert main(["latex", "-o", str(tmp_path), "--pdf"]) == 0
     pdf = tmp_path / "derivations.pdf"
     assert pdf.exists() and pdf.read_bytes()[:4] == b"%PDF" and pdf.stat().st_size > 10_000
+
+
+def test_eta_fraction_outside_unit_interval_is_refused():
+    proc = run("check", "linreg.discrete_stationary_covariance", "--param", "eta_fraction=1.5")
+    assert proc.returncode == 2 and "eta_fraction" in proc.stderr
