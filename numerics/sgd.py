@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .data import Dataset, GaussianTeacher
+from .data import Dataset
 from .errors import DivergenceError, ParameterError, require_choice, require_int_in_range, require_positive
 from .rng import child_seed
 
@@ -152,7 +152,7 @@ def _initial_weights(w0, n_replicas: int, n_params: int) -> np.ndarray:
     raise ParameterError(f"w0 must have shape ({n_params},) or ({n_replicas}, {n_params}), got {w.shape}")
 
 
-def run_sgd(model, data: Dataset | GaussianTeacher, *, eta: float, batch_size: int, n_steps: int,
+def run_sgd(model, data, *, eta: float, batch_size: int, n_steps: int,
             n_replicas: int = 1, sampling: str = "with_replacement", w0=None, seed=0,
             observers: Sequence[Observer] = (), block_size: int = 1024, check_every: int = 50,
             divergence_bound: float = 1e6, progress: bool = False, check_stability: bool = True) -> SGDRun:
@@ -170,9 +170,11 @@ def run_sgd(model, data: Dataset | GaussianTeacher, *, eta: float, batch_size: i
     require_int_in_range("n_steps", n_steps, 1)
     require_int_in_range("n_replicas", n_replicas, 1)
     require_int_in_range("block_size", block_size, 1)
-    online = isinstance(data, GaussianTeacher)
+    online = not isinstance(data, Dataset)  # a data model: anything with .sample(rng, shape) -> (X, y)
+    if online and not hasattr(data, "sample"):
+        raise ParameterError(f"data must be a Dataset or a data model with .sample(rng, shape); got {type(data).__name__}")
     if online != (sampling == "online"):
-        raise ParameterError("sampling='online' needs a data model (GaussianTeacher) and a data model needs "
+        raise ParameterError("sampling='online' needs a data model (e.g. GaussianTeacher) and a data model needs "
                              f"sampling='online'; got sampling={sampling!r} with {type(data).__name__}")
     if online:
         require_int_in_range("batch_size", batch_size, 1)

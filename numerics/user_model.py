@@ -1,0 +1,254 @@
+"""Simulate a user's :class:`derivations.model.SGDModel` with the replica engine, and verify its formulas.
+
+- :class:`UserModel` — the per-sample gradient g(w; x, y) lambdified once (``cse=True``) and evaluated on
+  arrays (R, B) at once: no Python loop over replicas or samples. Implements the engine's model interface
+  (``n_params``, ``minibatch_gradient``, ``per_sample_gradients``).
+- :class:`UserData` — the model's data law, x ~ N(μ, Σ_x), y = f*(x) + ε, ε ~ N(0, σ²): fresh samples for
+  ``sampling="online"`` or a fixed sample set via ``.dataset(P, seed)``.
+- :func:`verify` — a symbolic prediction (stationary mean, time-dependent mean E f(w(t)) with t = ηk, or a
+  1-D stationary density) against direct minibatch SGD, with a negative control, as a ``CheckResult``.
+
+Conventions: ℓ = the user's per-sample loss, L = mean over samples, w_{k+1} = w_k − η ĝ_k (ĝ_k the
+minibatch mean of g), t = ηk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+import sympy as sp
+from scipy import stats as sps
+
+from derivations.model import SGDModel
+from derivations.stationary import StationaryDensity
+
+from .checks import CheckResult, Comparison, comparison_result
+from .data import GaussianTeacher
+from .errors import ParameterError, require_int_in_range, require_positive
+from .sgd import MomentObserver, TrajectoryObserver, run_sgd
+from .stats import ks_test, replica_mean
+
+__all__ = ["UserModel", "UserData", "compile_model", "verify"]
+
+
+def _values(model: SGDModel, parameters: Mapping | None) -> dict:
+    """{symbol: float} for every parameter of the model (keys: symbols or their names)."""
+    by_name = {str(p): p for p in model.parameters}
+    values = {}
+    for key, val in dict(parameters or {}).items():
+        sym = key if key in model.parameters else by_name.get(str(key))
+        if sym is None:
+            raise ParameterError(f"unknown parameter {key!r}; the model's parameters are {sorted(by_name)}")
+        v = float(val)
+        if not np.isfinite(v):
+            raise ParameterError(f"parameter {sym} must be finite, got {val!r}")
+        if sym.is_positive and not v > 0:
+            raise ParameterError(f"parameter {sym} is declared positive, got {val!r}")
+        values[sym] = v
+    missing = sorted(str(p) for p in model.parameters if p not in values)
+    if missing:
+        raise ParameterError(f"missing numeric values for the model's parameters {missing}")
+    return values
+
+
+def _numeric(expr: sp.Expr, values: dict, what: str) -> float:
+    out = sp.sympify(expr).subs(values)
+    if out.free_symbols:
+        raise ParameterError(f"{what} still depends on {sorted(map(str, out.free_symbols))} after substitution")
+    return float(out)
+
+
+class UserModel:
+    """Engine model of an :class:`SGDModel` at numeric ``parameters`` ({symbol or name: value}).
+
+    g(w; x, y) = ∂ℓ/∂w is lambdified once with common-subexpression elimination; arrays broadcast, so
+    ``minibatch_gradient`` evaluates all R×B per-sample gradients in one call.
+    """
+
+    def __init__(self, model: SGDModel, parameters: Mapping | None = None):
+        self.model = model
+        self.values = _values(model, parameters)
+        self.n_params, self.n_features = model.weights.shape[0], len(model.inputs)
+        target = [model.target] if model.target is not None else [sp.Dummy("y")]
+        args = list(model.weights) + list(model.inputs) + target
+        grad = model.per_sample_gradient.subs(self.values)
+        self._gradient = sp.lambdify(args, list(grad), modules="numpy", cse=True)
+        self._loss = sp.lambdify(args, model.loss.subs(self.values), modules="numpy", cse=True)
+
+    def _per_sample(self, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """g for weights w (..., n) broadcast against X (..., N), y (...): → (..., n)."""
+        shape = np.broadcast_shapes(w.shape[:-1], X.shape[:-1], y.shape)
+        parts = self._gradient(*np.moveaxis(w, -1, 0), *np.moveaxis(X, -1, 0), y)
+        return np.stack([np.broadcast_to(p, shape) for p in parts], axis=-1)
+
+    def minibatch_gradient(self, w, X, y):
+        """Mean of g over each replica's minibatch: w (R, n), X (R, B, N), y (R, B) → (R, n)."""
+        return self._per_sample(w[:, None, :], X, y).mean(axis=1)
+
+    def per_sample_gradients(self, w, X, y):
+        """g at one weight vector: w (n,), X (P, N), y (P,) → (P, n)."""
+        return self._per_sample(np.asarray(w, dtype=float)[None, :], X, y)
+
+    def loss(self, w, X, y):
+        """L(w) = mean over samples of ℓ, for w of shape (n,) or (R, n)."""
+        w = np.atleast_2d(w)
+        vals = self._loss(*np.moveaxis(w[:, None, :], -1, 0), *np.moveaxis(X[None], -1, 0), y[None])
+        return np.broadcast_to(vals, (w.shape[0], X.shape[0])).mean(axis=1).squeeze()
+
+
+@dataclass(frozen=True)
+class UserData(GaussianTeacher):
+    """The data law of an SGDModel: x ~ N(``input_mean``, ``input_cov``), y = ``label``(x) + ε, ε ~ N(0, σ²).
+
+    A :class:`~numerics.data.GaussianTeacher` (the replica engine's online data model) whose labels come from
+    the user's teacher expression: the inherited linear ``teacher`` vector is zero and unused.
+    """
+
+    label: Callable[..., np.ndarray] | None = None
+    input_mean: np.ndarray | None = None
+
+    def sample(self, rng: np.random.Generator, shape: tuple[int, ...]):
+        """Fresh inputs (*shape, N) and labels ``shape``."""
+        X = rng.standard_normal((*shape, self.n_features))
+        if self.input_cov is not None:
+            X = X @ self._chol.T
+        if self.input_mean is not None:
+            X = X + self.input_mean
+        y = np.broadcast_to(self.label(*np.moveaxis(X, -1, 0)), shape).astype(float)
+        if self.noise_std > 0:
+            y = y + self.noise_std * rng.standard_normal(shape)
+        return X, y
+
+
+def compile_model(model: SGDModel, parameters: Mapping | None = None) -> tuple[UserModel, UserData]:
+    """(engine model, data model) of ``model`` at numeric ``parameters``."""
+    engine = UserModel(model, parameters)
+    values = engine.values
+    n = len(model.inputs)
+    mean = np.array([_numeric(m, values, "input_mean") for m in model.input_mean], dtype=float)
+    cov = np.array([[_numeric(c, values, "input_cov") for c in row] for row in model.input_cov.tolist()], dtype=float)
+    teacher = model.teacher.subs(values) if model.teacher is not None else sp.Integer(0)
+    label = sp.lambdify(list(model.inputs), teacher, modules="numpy")
+    sigma = _numeric(model.noise_std, values, "noise_std")
+    data = UserData(np.zeros(n), sigma, None if np.array_equal(cov, np.eye(n)) else cov, label=label,
+                    input_mean=None if not mean.any() else mean)
+    return engine, data
+
+
+# =========================================================================== verify
+@dataclass
+class _Prediction:
+    kind: str                      # "stationary", "trajectory" or "density"
+    value: Callable | float | None
+    cdf: Callable | None = None
+    notes: list = field(default_factory=list)
+
+
+def _prediction(model: SGDModel, expected, values: dict, time: sp.Symbol, what: str) -> _Prediction:
+    if isinstance(expected, StationaryDensity):
+        dist = expected.to_scipy({p: values[p] for p in expected.parameters})
+        return _Prediction("density", None, dist.cdf)
+    if hasattr(expected, "cdf") and callable(expected.cdf):
+        return _Prediction("density", None, expected.cdf)
+    if isinstance(expected, str):
+        raise ParameterError(f"{what} must be a sympy expression, a number or a density, not a string")
+    expr = sp.sympify(expected) if isinstance(expected, (int, float)) else expected
+    if not isinstance(expr, sp.Expr):
+        raise ParameterError(f"{what} must be a sympy expression, a number or a density; got {type(expected).__name__}")
+    expr = expr.subs(values)
+    stray = expr.free_symbols - {time}
+    if stray:
+        raise ParameterError(f"{what} depends on {sorted(map(str, stray))}: give numeric values in parameters=")
+    if expr.has(time):
+        return _Prediction("trajectory", sp.lambdify(time, expr, modules="numpy"))
+    return _Prediction("stationary", float(expr))
+
+
+def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Mapping | None = None,
+           eta: float, batch_size: int, w0, n_steps: int, n_replicas: int = 1024, burn_in: int = 0,
+           times=None, sampling: str = "online", n_samples: int | None = None, z: float = 5.0,
+           rel_floor: float = 0.0, seed: int = 0, wrong_description: str = "negative control",
+           name: str = "user.verify") -> CheckResult:
+    """Compare a symbolic prediction of ``model`` with direct minibatch SGD; returns a ``CheckResult``.
+
+    ``expected`` (and the negative control ``wrong``, of the same kind) is one of
+      - a number or an expression free of time: the stationary mean E f(w) of ``observable`` f (a sympy
+        expression of the weights), measured as per-replica time averages after ``burn_in`` steps, mean ±
+        standard error over independent replicas;
+      - an expression of the continuum time t (``derivations.continuum`` convention t = ηk): E f(w(t)) at the
+        steps ``times`` (a list of step numbers k), measured across replicas at each step;
+      - a :class:`~derivations.stationary.StationaryDensity` (or an object with ``.cdf``): the law of f(w) at the
+        end of the run, one sample per replica, Kolmogorov–Smirnov test; reported as the row
+        "KS statistic D" with z the normal quantile of the KS p-value (|z| ≤ 5 ⇔ p ≥ 5.7e-7).
+    Parameters of the predictions (η, B, κ and the model's constants) are substituted from ``parameters``
+    (η → ``eta``, B → ``batch_size``). Passes when |z| ≤ ``z`` (or within ``rel_floor`` × max|predicted|) for
+    every row *and* the same data reject ``wrong``.
+    """
+    from derivations.continuum import B as B_SYMBOL
+    from derivations.continuum import eta as ETA_SYMBOL
+    from derivations.continuum import kappa as KAPPA_SYMBOL
+    from derivations.gaussian import minibatch_noise_scale
+
+    eta = require_positive("eta", eta)
+    require_int_in_range("n_replicas", n_replicas, 2)
+    engine, data_model = compile_model(model, parameters)
+    values = dict(engine.values)
+    values.update({ETA_SYMBOL: eta, B_SYMBOL: batch_size})
+    if sampling != "epoch":  # reshuffling has no i.i.d. minibatch scale κ
+        values[KAPPA_SYMBOL] = float(minibatch_noise_scale(batch_size, sampling, n_samples))
+    time = sp.Symbol("t", nonnegative=True)
+    pred = _prediction(model, expected, values, time, "expected")
+    neg = _prediction(model, wrong, values, time, "wrong")
+    if pred.kind == "trajectory" and neg.kind == "stationary":  # a constant is a time-independent mean
+        neg = _Prediction("trajectory", lambda t, c=neg.value: np.full(np.shape(t), c))
+    if pred.kind != neg.kind:
+        raise ParameterError(f"expected is a {pred.kind} prediction but wrong is a {neg.kind} one")
+    f = model.weights[0] if observable is None else observable
+    if not isinstance(f, sp.Expr):
+        raise ParameterError("observable must be a sympy expression of the weights")
+    if (f.free_symbols - set(model.weights)) - set(values):
+        raise ParameterError(f"observable depends on {sorted(map(str, f.free_symbols - set(model.weights)))}")
+    feat = sp.lambdify(list(model.weights), f.subs(values), modules="numpy")
+
+    def features(w):
+        return np.broadcast_to(feat(*w.T), (w.shape[0],))[:, None]
+
+    data = data_model if sampling == "online" else data_model.dataset(n_samples, seed=seed + 1)
+    if pred.kind == "stationary":
+        obs = MomentObserver(features, burn_in=burn_in, n_batches=16)
+    else:
+        stride = 1 if pred.kind == "trajectory" else n_steps
+        obs = TrajectoryObserver(features, stride=stride)
+    run_sgd(engine, data, eta=eta, batch_size=batch_size, n_steps=n_steps, n_replicas=n_replicas, sampling=sampling,
+            w0=w0, seed=seed, observers=[obs])
+    params = {"eta": eta, "batch_size": batch_size, "sampling": sampling, "n_steps": n_steps, "n_replicas": n_replicas,
+              **{str(k): v for k, v in engine.values.items()}}
+    if pred.kind == "stationary":
+        est = replica_mean(obs.replica_means[:, 0])
+        cmp = Comparison.make([f"E[{f}]"], [pred.value], [est.value], [est.stderr], [neg.value], wrong_description,
+                              z=z, rel_floor=rel_floor)
+        tol = "stderr over independent replicas of per-replica time averages"
+    elif pred.kind == "trajectory":
+        steps = np.asarray(times if times is not None else np.linspace(0, n_steps, 6)[1:], dtype=int)
+        if steps.min() < 0 or steps.max() > n_steps:
+            raise ParameterError(f"times must be steps in [0, {n_steps}], got {steps}")
+        est = replica_mean(obs.values[steps, :, 0], axis=1)
+        t = eta * steps
+        cmp = Comparison.make([f"E[{f}] at k={k}" for k in steps], np.broadcast_to(pred.value(t), t.shape),
+                              est.value, est.stderr, np.broadcast_to(neg.value(t), t.shape), wrong_description,
+                              z=z, rel_floor=rel_floor)
+        tol = "stderr over independent replicas at each step"
+    else:
+        sample = obs.values[-1, :, 0]
+        ks, ks_wrong = ks_test(sample, pred.cdf), ks_test(sample, neg.cdf)
+        zs = [float(sps.norm.isf(max(r.pvalue, 1e-300) / 2)) for r in (ks, ks_wrong)]
+        # rows in z units: predicted D = 0, stderr = D / z
+        cmp = Comparison.make(["KS statistic D"], [0.0], [ks.statistic], [ks.statistic / max(zs[0], 1e-12)],
+                              [0.0], wrong_description, z=z)
+        control = type(cmp.negative_control)(wrong_description, bool(zs[1] > z), zs[1])
+        cmp = Comparison(cmp.rows, cmp.passed, control, z)
+        tol = f"KS p-values {ks.pvalue:.3g} (prediction) and {ks_wrong.pvalue:.3g} (negative control), n = {ks.n}"
+    return comparison_result(name, params, seed, cmp, f"|z| <= {z:g}" + (f" or rel. floor {rel_floor:g}" if rel_floor else "")
+                             + f"; {tol}", model.notes)
