@@ -155,13 +155,18 @@ def _initial_weights(w0, n_replicas: int, n_params: int) -> np.ndarray:
 def run_sgd(model, data, *, eta: float, batch_size: int, n_steps: int,
             n_replicas: int = 1, sampling: str = "with_replacement", w0=None, seed=0,
             observers: Sequence[Observer] = (), block_size: int = 1024, check_every: int = 50,
-            divergence_bound: float = 1e6, progress: bool = False, check_stability: bool = True) -> SGDRun:
+            divergence_bound: float = 1e6, progress: bool = False, check_stability: bool = True,
+            stop_when: Callable[[np.ndarray], np.ndarray] | None = None, stop_every: int = 1) -> SGDRun:
     """Run ``n_replicas`` independent SGD chains for ``n_steps`` steps, vectorised over replicas.
 
     Update: w_{k+1} = w_k − η (1/B) Σ_{b} ∇ℓ_{i_b}(w_k) (the minibatch indices i_b drawn per replica by
     ``sampling``). Observers see the weights at every step k = 0..n_steps. Divergence (non-finite weights
     or |w| > ``divergence_bound``, checked every ``check_every`` steps) raises :class:`DivergenceError`
     naming the step and η, with the observers gathered so far in ``error.partial``.
+    ``stop_when(w) -> bool mask (R,)`` (checked every ``stop_every`` steps and at step 0) freezes replicas
+    once they satisfy it (e.g. a perceptron fitting all training margins); the step is recorded in
+    ``run.info["stopped_at"]`` (−1: never stopped). A block ends early when all its replicas stopped:
+    observers see the frozen weights until then and nothing after (trajectories stay NaN there).
     Models that know their stability bound (``model.check_stability(data, eta, batch_size, sampling)``,
     e.g. least squares) refuse an unstable η before running unless ``check_stability=False``.
     """
@@ -188,25 +193,45 @@ def run_sgd(model, data, *, eta: float, batch_size: int, n_steps: int,
         obs.allocate(n_replicas, n_params, n_steps)
     n_blocks = -(-n_replicas // block_size)
     bar = _progress(n_blocks * n_steps, progress)
+    stopped_at = np.full(n_replicas, -1, dtype=np.int64)
     for b in range(n_blocks):
         sl = slice(b * block_size, min((b + 1) * block_size, n_replicas))
         rng = np.random.default_rng(child_seed(seed, b))
         sampler = _Sampler(data, sampling, batch_size, rng, sl.stop - sl.start)
         w = w_all[sl]
+        done = _stopped(stop_when, w, 0, stopped_at[sl])
         for obs in observers:
             obs.update(0, w, sl)
         with np.errstate(over="ignore", invalid="ignore"):
             for k in range(1, n_steps + 1):
                 X, y = sampler.draw()
-                w = w - eta * model.minibatch_gradient(w, X, y)
+                step = eta * model.minibatch_gradient(w, X, y)
+                # finished replicas are frozen; they still draw minibatches so that the random
+                # stream of every other replica does not depend on when they stopped
+                w = w - step if done is None else np.where(done[:, None], w, w - step)
                 if k % check_every == 0 or k == n_steps:
                     _check_divergence(w, k, eta, divergence_bound, observers, w_all, sl)
                     bar.update(check_every if k % check_every == 0 else k % check_every)
+                if stop_when is not None and k % stop_every == 0:
+                    done = _stopped(stop_when, w, k, stopped_at[sl])
                 for obs in observers:
                     obs.update(k, w, sl)
+                if done is not None and done.all():
+                    bar.update((n_steps - k) - (n_steps - k) % check_every)
+                    break
         w_all[sl] = w
     bar.close()
-    return SGDRun(w_all, observers, n_steps, eta, batch_size, sampling, seed)
+    info = {"stopped_at": stopped_at} if stop_when is not None else {}
+    return SGDRun(w_all, observers, n_steps, eta, batch_size, sampling, seed, info)
+
+
+def _stopped(stop_when, w, step, stopped_at):
+    """Update ``stopped_at`` (in place) for replicas that satisfy ``stop_when`` now; return the done mask."""
+    if stop_when is None:
+        return None
+    now = np.asarray(stop_when(w), dtype=bool) & (stopped_at < 0)
+    stopped_at[now] = step
+    return stopped_at >= 0
 
 
 def _check_divergence(w, step, eta, bound, observers, w_all, sl) -> None:

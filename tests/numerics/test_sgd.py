@@ -165,3 +165,24 @@ def test_different_seeds_give_uncorrelated_streams(small_data):
     blocks = a.reshape(4, 1000)
     corr = np.corrcoef(blocks)[np.triu_indices(4, 1)]
     assert np.all(np.abs(corr) < 5 / np.sqrt(1000))
+
+
+def test_stop_when_freezes_replicas_and_records_the_step(small_data):
+    """Replicas stop at the first checked step where the criterion holds and never move again;
+    the others' random streams are unaffected by who stopped."""
+    kwargs = dict(eta=0.1, batch_size=2, n_steps=60, n_replicas=8, seed=4, block_size=8)
+    free = TrajectoryObserver(stride=1)
+    run_sgd(LeastSquares(2), small_data, observers=[free], **kwargs)
+    crit = lambda w: w[:, 0] > 0.5  # noqa: E731
+    traj = TrajectoryObserver(stride=1)
+    run = run_sgd(LeastSquares(2), small_data, observers=[traj], stop_when=crit, **kwargs)
+    stopped = run.info["stopped_at"]
+    first = np.array([np.argmax(free.values[:, r, 0] > 0.5) if (free.values[:, r, 0] > 0.5).any() else -1 for r in range(8)])
+    np.testing.assert_array_equal(stopped, first)
+    for r in range(8):
+        k = stopped[r]
+        end = len(traj.values) if k < 0 else k + 1
+        np.testing.assert_array_equal(traj.values[:end, r], free.values[:end, r])
+        if k >= 0:  # frozen; NaN once the whole block has stopped (nothing more is recorded)
+            later = traj.values[k:, r]
+            assert (later[~np.isnan(later[:, 0])] == traj.values[k, r]).all()
