@@ -1,4 +1,4 @@
-"""The ``sgdnoise`` command: list, derive, latex, check, reproduce.
+"""The ``sgdnoise`` command: list, derive, latex, check, reproduce, store.
 
 Exit status: 0 success, 1 a check failed, 2 bad input (one line on stderr, no traceback).
 Parameters given on the command line are parsed as numbers by the type of their default value:
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import derivations
 from derivations import latex as latex_mod
 
 from . import checks
-from .errors import ParameterError, SgdNoiseError
+from .errors import ParameterError, SgdNoiseError, UnknownNameError
 
 
 def parse_param(text: str, defaults: dict) -> tuple[str, object]:
@@ -107,29 +108,117 @@ def _cmd_check(args) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+def _matches(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix.rstrip(".") + ".")
+
+
+def _selected(prefixes: list[str]) -> tuple[list[str], list[str]]:
+    """(checks, derivations) named by ``--only`` (full names or prefixes such as ``dln``); all without it."""
+    check_names, derivation_names = checks.check_names(), derivations.names()
+    if not prefixes:
+        return check_names, derivation_names
+    for prefix in prefixes:
+        if not any(_matches(n, prefix) for n in check_names + derivation_names):
+            raise UnknownNameError("check or derivation", prefix, check_names + derivation_names)
+    return ([n for n in check_names if any(_matches(n, p) for p in prefixes)],
+            [n for n in derivation_names if any(_matches(n, p) for p in prefixes)])
+
+
 def _cmd_reproduce(args) -> int:
+    """Derivations → LaTeX (+ PDF) → every check (sweep runner + result store: resumable) → figures → report."""
+    from tqdm.auto import tqdm
+
+    from . import report, sweeps
+
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    names, derivation_names = _selected(args.only)
+    store = sweeps.ResultStore(out / sweeps.STORE_FILENAME)  # a foreign or corrupted file stops us here
+    executor = sweeps.make_executor(args.workers, args.scheduler, args.dask_local)
     pdf = latex_mod.pdflatex_available()
-    print(f"[1/2] derivations -> LaTeX{' and PDF' if pdf else ' (pdflatex not found: no PDF)'}", flush=True)
-    paths = latex_mod.write(out, pdf=pdf)
-    print(f"[2/2] checks ({args.scale})", flush=True)
+    print(f"[1/4] derivations -> LaTeX{' and PDF' if pdf else ' (pdflatex not found: no PDF)'}", flush=True)
+    tex = latex_mod.write(out, [derivations.get(n) for n in derivation_names])["tex"]
+    documents, problems = [(tex.name, tex.name)], []
+    if pdf:
+        try:
+            documents.append((latex_mod.compile_pdf(tex).name,) * 2)
+        except SgdNoiseError as exc:
+            problems.append("PDF failed")
+            print(f"warning: {exc}", file=sys.stderr)
+
+    tasks = [sweeps.Task(n, sweeps.CheckFunction(n), checks.get_check(n).params(args.scale), args.seed) for n in names]
+    print(f"[2/4] {len(tasks)} checks ({args.scale}, seed {args.seed}) on {executor.description}; "
+          f"results stored in {store.path}", flush=True)
+    bar = tqdm(total=len(tasks), desc="checks", unit="check", file=sys.stderr)
+
+    def progress(o):
+        verdict = "ERROR" if not o.ok else ("pass" if o.value["passed"] else "FAIL")
+        tqdm.write(f"  {verdict:<5} {o.task.name}  ({'stored' if o.cached else f'{o.runtime_s:.1f} s'})")
+        bar.set_postfix_str(o.task.name, refresh=False)
+        bar.update(1)
+
+    try:
+        with executor:
+            outcomes = sweeps.run_tasks(tasks, executor, store, on_outcome=progress, on_error="collect")
+    except sweeps.SweepInterrupted as exc:
+        bar.close()
+        print(f"sgdnoise: interrupted by {signal.Signals(exc.signum).name}: {exc.done}/{exc.total} checks saved in "
+              f"{store.path}; run the same command again to resume", file=sys.stderr)
+        return 128 + exc.signum
+    finally:
+        store.close()
+    bar.close()
+
+    print("[3/4] figures", flush=True)
+    entries = []
+    for o in tqdm(outcomes, desc="figures", unit="check", file=sys.stderr, leave=False):
+        entry = report.Entry(o.task.name, checks.get_check(o.task.name).description, error=o.error, cached=o.cached)
+        if o.ok:
+            entry.result = sweeps.check_result_from_json(o.value, o.runtime_s)
+            entry.figures, entry.notes = report.make_figures(entry.result, out / "figures")
+        entries.append(entry)
+
+    print("[4/4] report", flush=True)
     with open(out / "checks.jsonl", "w") as jsonl:
-        results = _run_checks(checks.check_names(), args.scale, [], args.seed, False)
-        for r in results:
-            jsonl.write(checks.dumps(r) + "\n")
-    lines = ["# sgdnoise reproduce", "", f"scale: {args.scale}, seed: {args.seed}", "",
-             "| check | verdict | max abs z | negative control |", "|---|---|---|---|"]
-    for r in results:
-        nc = "rejected" if r.negative_control.rejected else "NOT rejected"
-        lines.append(f"| {r.check} | {'pass' if r.passed else 'FAIL'} | {r.max_abs_z:.2f} | {nc} |")
-    lines += ["", "Derivations: " + ", ".join(f"`{p.name}`" for p in paths.values())]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
-    passed = sum(r.passed for r in results)
-    print(f"{passed}/{len(results)} checks passed; {len(derivations.names())} derivations; "
-          f"output in {out}/ ({time.perf_counter() - start:.0f} s)")
-    return 0 if passed == len(results) else 1
+        for e in entries:
+            if e.result is not None:
+                jsonl.write(checks.dumps(e.result) + "\n")
+    elapsed = time.perf_counter() - start
+    meta = dict(scale=args.scale, seed=args.seed, version=sweeps.package_version(), executor=executor.description,
+                store=str(store.path), n_cached=sum(o.cached for o in outcomes), runtime_s=elapsed,
+                documents=documents + [("checks.jsonl", "checks.jsonl")],
+                derivations=[(n, derivations.get(n).title) for n in derivation_names])
+    paths = report.write_report(out, entries, meta)
+    passed = sum(e.verdict == "PASS" for e in entries)
+    failed = [e.name for e in entries if e.verdict != "PASS"]
+    problems = ([f"FAILED: {', '.join(failed)}"] if failed else []) + problems
+    print(f"{passed}/{len(entries)} checks passed ({meta['n_cached']} from the store); "
+          f"{len(derivation_names)} derivations{' + PDF' if len(documents) > 1 else ''}; "
+          f"{elapsed:.0f} s; report {paths['html']}" + (f" — {'; '.join(problems)}" if problems else ""))
+    return 1 if problems else 0
+
+
+def _cmd_store(args) -> int:
+    """``store info``: what the result store of an output directory holds; ``store clear``: delete results."""
+    from . import sweeps
+
+    path = Path(args.output) / sweeps.STORE_FILENAME
+    if not path.exists():
+        print(f"no result store at {path}")
+        return 0
+    with sweeps.ResultStore(path) as store:
+        if args.action == "clear":
+            n = store.clear(args.check)
+            print(f"deleted {n} stored result{'s' if n != 1 else ''}" + (f" of {args.check}" if args.check else "")
+                  + f" from {path}")
+            return 0
+        info = store.info()
+    print(f"{info['path']}: {info['results']} results, {info['bytes']} bytes, schema {info['schema_version']}, "
+          f"created with sgdnoise {info['created_with']}")
+    for g in info["groups"]:
+        print(f"  {g['name']:<44} v{g['version']:<10} {g['results']:>5} results  {g['runtime_s']:.1f} s computed")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,10 +252,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_scale(p)
     p.set_defaults(func=_cmd_check)
 
-    p = sub.add_parser("reproduce", help="derivations -> LaTeX/PDF -> checks -> report")
+    p = sub.add_parser("reproduce", help="derivations -> LaTeX/PDF -> checks -> figures -> report (resumable)")
     p.add_argument("-o", "--output", default="sgdnoise-output")
     add_scale(p)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="local worker processes (default: CPU count; 1 runs in this process)")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler, e.g. tcp://host:8786")
+    where.add_argument("--dask-local", type=_positive_int, metavar="N", help="start a dask LocalCluster of N workers")
+    p.add_argument("--only", action="append", default=[], metavar="NAME",
+                   help="only the derivations and checks with this name or name prefix (repeatable), e.g. --only dln")
     p.set_defaults(func=_cmd_reproduce)
+
+    p = sub.add_parser("store", help="the result store of an output directory: info, or clear it")
+    p.add_argument("action", choices=["info", "clear"])
+    p.add_argument("-o", "--output", default="sgdnoise-output", help="output directory of reproduce")
+    p.add_argument("--check", metavar="NAME", help="clear only the results of this check")
+    p.set_defaults(func=_cmd_store)
     return parser
 
 
@@ -177,6 +279,16 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
     return value
 
 

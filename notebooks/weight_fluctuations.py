@@ -1,0 +1,114 @@
+# %% [markdown]
+# # Seed 003 — weight fluctuations, broken detailed balance and the inverse variance–flatness relation
+#
+# Gross, Raulf & Räth (PRR 6, 033103, 2024); IVFR: Feng & Tu (PNAS 2021). Derivations `fluct.single_layer`,
+# `fluct.two_layer`, `fluct.ivfr`; checks with the same names (`sgdnoise check fluct.ivfr`).
+# Conventions: ℓ = ½‖f − y‖², L = mean over samples, Itô, t = ηk, T = ηκ.
+# Runs top to bottom at fast settings; figures go to `$SGDNOISE_FIGURES` (default: a temporary directory).
+
+# %%
+import os
+import tempfile
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import derivations
+from numerics.fluct_checks import commutator_measure, leverage_noise_covariance, measured_variance_flatness
+from numerics.linreg import hessian, least_squares_solution, noise_covariance
+from numerics.models import LeastSquares
+from numerics.data import gaussian_teacher
+from numerics.sgd import TrajectoryObserver, run_sgd
+from numerics.two_layer import (TwoLayerLinear, covariance_principal_components, flatness, linearised_covariance,
+                                noise_balanced_state, teacher_data, variance_flatness_fit)
+
+FIGURES = os.environ.get("SGDNOISE_FIGURES") or tempfile.mkdtemp(prefix="sgdnoise_fluct_")
+os.makedirs(FIGURES, exist_ok=True)
+for name in ("fluct.single_layer", "fluct.two_layer", "fluct.ivfr"):
+    d = derivations.get(name)
+    print(f"{name}: {d.result}")
+
+# %% [markdown]
+# ## Single layer: the noise covariance is not proportional to the Hessian when P is close to N
+# Label-noise average E C = σ²[H − (1/P) Σ h_p x_p x_pᵀ]; for equal leverages h_p = N/P it would be σ²(1 − N/P) H.
+# Left: eigenvalues of E C/σ² (dots) and of the realised C(ŵ)/σ² of one label-noise draw (circles) against those
+# of (1 − N/P) H. Right: the normalised commutator ‖[H, C]‖ vs P/N (zero ⇔ detailed balance), for both.
+
+# %%
+rng = np.random.default_rng(0)
+N, sigma = 40, 1.0
+ratios = [1.1, 1.5, 3.0, 10.0]
+fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4))
+for ratio in ratios:
+    X = rng.standard_normal((int(ratio * N), N))
+    H, EC = hessian(X), leverage_noise_covariance(X, sigma)
+    line, = ax.plot(np.linalg.eigvalsh((1 - N / X.shape[0]) * H), np.linalg.eigvalsh(EC), ".", label=f"P/N = {ratio:g}")
+    realised = noise_covariance(X, X @ rng.standard_normal(N) / np.sqrt(N) + sigma * rng.standard_normal(X.shape[0]))
+    ax.plot(np.linalg.eigvalsh((1 - N / X.shape[0]) * H), np.linalg.eigvalsh(realised) / sigma ** 2, "o", mfc="none",
+            ms=4, color=line.get_color())
+lim = ax.get_xlim()
+ax.plot(lim, lim, "k--", lw=0.8, label="C = σ²(1 − N/P) H")
+ax.set_xlabel("eigenvalues of (1 − N/P) H"); ax.set_ylabel("eigenvalues of E C / σ²"); ax.legend(fontsize=8)
+sweep = np.geomspace(1.05, 20, 12)
+data = [[rng.standard_normal((int(r * N), N)) for _ in range(3)] for r in sweep]
+comm = [np.mean([commutator_measure(hessian(X), leverage_noise_covariance(X, sigma)) for X in Xs]) for Xs in data]
+comm_real = [np.mean([commutator_measure(hessian(X), noise_covariance(X, sigma * rng.standard_normal(X.shape[0])))
+                      for X in Xs]) for Xs in data]
+bx.loglog(sweep, comm, "o-", label="label-noise average E C")
+bx.loglog(sweep, comm_real, "s-", mfc="none", label="realised C (one draw)")
+bx.legend(fontsize=8)
+bx.set_xlabel("P/N"); bx.set_ylabel("‖[H, C]‖ / (‖H‖ ‖C‖)")
+fig.tight_layout(); fig.savefig(os.path.join(FIGURES, "fluct_spectra.png"), dpi=120)
+
+# %% [markdown]
+# ## Two layers: variance against flatness along the second layer's principal directions
+# Late-time state: the noise-balanced factorisation of Ŵ (`fluct.two_layer`). Replicas start there; after a
+# burn-in of several relaxation times the W₂ trajectory (every 10th step, all replicas pooled) is analysed with
+# Feng & Tu's pipeline: PCA → flatness F_i by root finding of the full-data loss at e·L₀ → log–log fit.
+# The prediction applies the same pipeline to the linearised covariance.
+
+# %%
+width, eta, B = 5, 0.02, 4
+ds = teacher_data(width, width, 100, 0.3, singular_values=np.geomspace(0.2, 1.5, width), seed=0)
+model = TwoLayerLinear(width, width, width)
+theta = noise_balanced_state(model, ds.X, ds.y)
+lin = linearised_covariance(model, ds.X, ds.y, theta, eta, B)
+second = slice(model.n_first, model.n_params)
+var_p, D_p = covariance_principal_components(lin.second)
+full_p = np.zeros((model.n_params, D_p.shape[1])); full_p[second] = D_p
+F_p = flatness(lambda w: model.loss(w, ds.X, ds.y), theta, full_p)
+fit_p = variance_flatness_fit(var_p, F_p)
+lam = np.linalg.eigvalsh(lin.hessian)
+burn = int(5 / (eta * lam[lam > 1e-10 * lam[-1]][0]))
+traj = TrajectoryObserver(lambda w: w[:, second], stride=10)
+run_sgd(model, ds, eta=eta, batch_size=B, n_steps=burn + 2000, n_replicas=256, w0=theta, seed=1, observers=[traj])
+samples = traj.values[traj.steps > burn].reshape(-1, model.K * model.M)
+var_m, F_m, _ = measured_variance_flatness(model, ds, theta, samples, second)
+fit_m = variance_flatness_fit(var_m, F_m)
+print(f"two-layer psi: measured {fit_m.psi:.3f} (95% CI {fit_m.psi_interval[0]:.3f} .. {fit_m.psi_interval[1]:.3f}), "
+      f"predicted {fit_p.psi:.3f}")
+
+# single layer, weakly underparameterized
+N1 = 12
+ds1 = gaussian_teacher(N1, 0.3, seed=0).dataset(15, seed=1)
+w_hat = least_squares_solution(ds1.X, ds1.y)
+eta1 = 0.05
+burn1 = int(5 / (eta1 * np.linalg.eigvalsh(hessian(ds1.X))[0]))
+traj1 = TrajectoryObserver(stride=10)
+run_sgd(LeastSquares(N1), ds1, eta=eta1, batch_size=1, n_steps=burn1 + 2000, n_replicas=256, w0=w_hat, seed=2,
+        observers=[traj1])
+var1, F1, _ = measured_variance_flatness(LeastSquares(N1), ds1, w_hat, traj1.values[traj1.steps > burn1].reshape(-1, N1),
+                                         slice(0, N1))
+print(f"single layer: ln(F_max/F_min) = {np.log(F1.max() / F1.min()):.3f}, ln(var_max/var_min) = {np.log(var1.max() / var1.min()):.3f}")
+
+fig, ax = plt.subplots(figsize=(5.5, 4.5))
+ax.loglog(F_m, var_m, "o", label="two-layer W₂ (Monte Carlo)")
+ax.loglog(F_p, var_p, "x", color="gray", label="two-layer W₂ (linearised theory)")
+grid = np.geomspace(F_m.min(), F_m.max(), 50)
+ax.loglog(grid, fit_m.fit.prefactor * grid ** fit_m.fit.exponent, "-", label=f"fit: ψ = {fit_m.psi:.2f}")
+ax.loglog(grid, fit_p.fit.prefactor * grid ** -fit_p.psi, "--", label=f"predicted ψ = {fit_p.psi:.2f}")
+ax.loglog(grid, var_m.max() * (grid / F_m.min()) ** -2.0, ":", color="k", label="ψ = 2 (flat-direction limit)")
+ax.loglog(F1, var1 * var_m.max() / var1.max(), "s", mfc="none", label="single layer (rescaled)")
+ax.set_xlabel("flatness F_i"); ax.set_ylabel("variance σ_i²"); ax.legend(fontsize=7)
+fig.tight_layout(); fig.savefig(os.path.join(FIGURES, "fluct_ivfr.png"), dpi=120)
+print("figures in", FIGURES)

@@ -1,0 +1,136 @@
+"""The report: claims grouped per paper on the first screen, self-contained HTML, figure hooks, and
+``sgdnoise reproduce`` end to end (LaTeX/PDF, report, resuming from the store)."""
+
+import base64
+import math
+import re
+
+import numpy as np
+import pytest
+
+from derivations.latex import pdflatex_available
+from numerics import checks, report
+from numerics.checks import Check, CheckResult, Comparison, NegativeControl, Row, comparison_result
+from numerics.cli import main
+from numerics.report import Entry, make_figures, paper_of, write_report
+from numerics.sweeps import check_result_from_json
+
+HOOKED = "linreg.stationary_covariance"  # a registered check, given a figures hook in one test
+
+
+def _result(name, passed=True, z=(0.5, -1.2)):
+    rows = [Row(f"q{i} <b>", 1.0 + i, 1.0 + i + 0.01 * zi, 0.01, zi) for i, zi in enumerate(z)]
+    return CheckResult(name, passed, {"eta": 0.1}, 3, rows, NegativeControl("a wrong formula", True, 9.0),
+                       "|z| <= 5", 1.5, ["a note"])
+
+
+def test_paper_groups_follow_name_prefixes():
+    assert paper_of("sgd.continuum_sde") == paper_of("linreg.x") and paper_of("linreg.x").startswith("Foundations")
+    assert "Corlouer" in paper_of("dln.mode_sde") and "000" in paper_of("dln.mode_sde")
+    assert "001" in paper_of("curv.noise_curvature") and "002" in paper_of("perceptron.t")
+    assert "003" in paper_of("fluct.ivfr") and paper_of("something.else") == report.OTHER
+
+
+def test_check_result_json_round_trip_keeps_non_finite_values():
+    r = _result("dln.x", z=(math.inf, math.nan, 0.25))
+    back = check_result_from_json(r.to_json())
+    assert back.rows[0].z == math.inf and math.isnan(back.rows[1].z) and back.rows[2] == r.rows[2]
+    assert back.to_json() == r.to_json()
+
+
+def test_report_first_screen_is_a_verdict_table_per_paper(tmp_path):
+    entries = [Entry("fluct.ivfr", "IVFR", _result("fluct.ivfr")),
+               Entry("linreg.a", "least squares <exact>", _result("linreg.a", passed=False, z=(7.0,))),
+               Entry("dln.mode_sde", "modes", error="DivergenceError: step 12, eta 3"),
+               Entry("zzz.new", "unknown prefix", _result("zzz.new"), cached=True)]
+    for e in entries:
+        if e.result is not None:
+            e.figures, e.notes = make_figures(e.result, tmp_path / "figures")
+    paths = write_report(tmp_path, entries, dict(scale="quick", seed=3, documents=[("derivations.tex", "derivations.tex")],
+                                                 derivations=[("dln.mode_sde", "per-mode SDE")]))
+    md = paths["md"].read_text()
+    first_screen = md[:md.index("## Details")]
+    assert "2/4 claims pass" in first_screen and "linreg.a (FAIL)" in first_screen and "dln.mode_sde (ERROR)" in first_screen
+    headings = re.findall(r"^## (.*)$", first_screen, flags=re.M)
+    assert headings == [paper_of("linreg.a"), paper_of("dln.x"), paper_of("fluct.x"), report.OTHER]  # paper order
+    assert "| linreg.a | FAIL |" in first_screen and "| zzz.new | PASS |" in first_screen and "(stored)" in first_screen
+    assert "DivergenceError: step 12" in md and "sgdnoise check fluct.ivfr --seed 3" in md
+    assert "![fluct.ivfr: fluct.ivfr.png](figures/fluct.ivfr.png)" in md
+
+    page = paths["html"].read_text()
+    assert "<b>" not in page and "&lt;exact&gt;" in page  # user-visible text is escaped
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # self-contained: nothing fetched from elsewhere
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 3 and all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for b in images)
+    assert page.index('class="FAIL"') < page.index("<h2>Details</h2>")
+
+
+def test_figures_hook_adds_figures_and_a_failing_hook_only_leaves_a_note(tmp_path, monkeypatch):
+    result = _result(HOOKED)
+    paths, notes = make_figures(result, tmp_path)  # no hook: the generic figure only
+    assert [p.name for p in paths] == [f"{HOOKED}.png"] and notes == []
+
+    def hook(result, directory):
+        path = directory / "extra.png"
+        path.write_bytes(b"\x89PNG\r\n\x1a\n")
+        return [path]
+
+    monkeypatch.setitem(report._FIGURE_HOOKS, HOOKED, hook)
+    paths, notes = make_figures(result, tmp_path)
+    assert [p.name for p in paths] == [f"{HOOKED}.png", "extra.png"] and notes == []
+
+    def broken(result, directory):
+        raise RuntimeError("no data to plot")
+
+    monkeypatch.setitem(report._FIGURE_HOOKS, HOOKED, broken)
+    paths, notes = make_figures(result, tmp_path)
+    assert [p.name for p in paths] == [f"{HOOKED}.png"] and "no data to plot" in notes[0]
+
+
+def test_register_figures_refuses_a_second_hook(monkeypatch):
+    monkeypatch.setitem(report._FIGURE_HOOKS, HOOKED, lambda r, d: [])
+    with pytest.raises(ValueError, match="twice"):
+        report.register_figures(HOOKED)(lambda r, d: [])
+
+
+def _mean_check(params, seed):
+    """A tiny Monte Carlo check: the mean of N(0, 1) samples against ``predicted`` (control: mean 1)."""
+    x = np.random.default_rng(seed).standard_normal(params["n"])
+    cmp = Comparison.make(["mean"], [params["predicted"]], [x.mean()], [x.std(ddof=1) / np.sqrt(x.size)], [1.0],
+                          "mean 1", z=5)
+    return comparison_result(params["name"], params, seed, cmp, "|z| <= 5")
+
+
+def _tiny_check(name, predicted):
+    params = dict(n=4000, predicted=predicted, name=name)
+    return Check(name, "sgd.continuum_sde", f"tiny test check predicting {predicted}", _mean_check, params, params)
+
+
+def test_reproduce_quick_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
+    """``reproduce --quick -o DIR`` through the command line, restricted (``--only``) to one derivation and two
+    tiny checks registered for this test, one right and one wrong; run serially so that they run in this process."""
+    for name, predicted in (("tinytest.right", 0.0), ("tinytest.wrong", 0.5)):
+        monkeypatch.setitem(checks._CHECKS, name, _tiny_check(name, predicted))
+    out = tmp_path / "out"
+    argv = ["reproduce", "--quick", "-o", str(out), "--workers", "1", "--only", "sgd.continuum_sde", "--only",
+            "tinytest.right", "--only", "tinytest.wrong"]
+    assert main(argv) == 1  # a check fails
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert summary.startswith("1/2 checks passed (0 from the store)") and "FAILED: tinytest.wrong" in summary
+    for name in ("report.md", "report.html", "derivations.tex", "checks.jsonl", "results.sqlite",
+                 "figures/tinytest.right.png"):
+        assert (out / name).is_file(), name
+    assert (out / "derivations.pdf").is_file() == pdflatex_available()
+    assert "sgd.continuum\\_sde" in (out / "derivations.tex").read_text()
+    md = (out / "report.md").read_text()
+    assert "| tinytest.right | PASS |" in md and "| tinytest.wrong | FAIL |" in md
+
+    assert main(argv) == 1  # again: both results come from the store
+    assert "1/2 checks passed (2 from the store)" in capsys.readouterr().out
+
+    assert main([*argv[:-1], "tinytest.wron"]) == 2
+    assert "did you mean 'tinytest.wrong'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # one executor at most
+        main([*argv, "--dask-local", "2"])
+    assert exit_info.value.code == 2
+
