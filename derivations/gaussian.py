@@ -40,7 +40,10 @@ def _as_cov(cov, n: int | None = None) -> sp.ImmutableMatrix:
         raise ParameterError(f"the covariance must be a square matrix, got shape {m.shape}")
     if n is not None and m.shape[0] != n:
         raise ParameterError(f"the covariance is {m.shape[0]}x{m.shape[0]} but there are {n} Gaussian variables")
-    if any(sp.simplify(m[i, j] - m[j, i]) != 0 for i in range(m.shape[0]) for j in range(i + 1, m.shape[0])):
+    n_ = m.shape[0]
+    asymmetric = ((m[i, j] - m[j, i]) != 0 and sp.simplify(m[i, j] - m[j, i]) != 0
+                  for i in range(n_) for j in range(i + 1, n_))
+    if any(asymmetric):
         raise ParameterError("the covariance matrix must be symmetric")
     return m
 
@@ -249,6 +252,8 @@ def minibatch_noise_scale(batch_size, sampling: str, n_samples=None) -> sp.Expr:
 
 def _count(value, name: str) -> sp.Expr:
     v = sp.sympify(value)
+    if v.is_Float and float(v).is_integer():
+        v = sp.Integer(int(v))
     if v.is_number:
         if not v.is_integer:
             raise ParameterError(f"{name} must be an integer >= 1, got {value!r}")
