@@ -34,8 +34,8 @@ holds iff that vector field is a gradient, i.e. its Jacobian is symmetric (curl-
 from __future__ import annotations
 
 import logging
-import random
 import math
+import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
