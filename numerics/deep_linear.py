@@ -11,6 +11,10 @@ w_{k+1} = w_k − η ĝ_k, ĝ_k the minibatch-mean gradient; continuum time t = 
 * :func:`mode_strengths` — modes u_α = U_αᵀ W V_α read off the end-to-end matrix.
 * :func:`mode_gradient_variances` — the per-sample gradient variance along each mode, measured from fresh samples.
 * :class:`ModeDensity` — the stationary density of ``dln.stationary_density`` at numbers (CDF for KS tests).
+* :func:`simulate_mode_diffusion` — online SGD of a full-matrix network (aligned-balanced or small random
+  initialisation) recording every mode's u/s and measured gradient variances along it (:class:`ModeDiffusion`).
+* :func:`peak_position` — where a measured v(x) peaks (local parabola, jackknife over replica blocks);
+  :func:`binned_ratio` — measured over predicted in bins of x, with standard errors over replicas.
 """
 
 from __future__ import annotations
@@ -23,14 +27,18 @@ import sympy as sp
 from scipy import integrate as sp_integrate
 
 from derivations import deep_linear as dl
+from derivations.sde import ItoSDE
 
 from .data import GaussianTeacher
 from .errors import ParameterError, require_int_in_range, require_positive
-from .rng import as_generator
+from .rng import as_generator, child_seed
+from .sgd import TrajectoryObserver, run_sgd
+from .stats import Estimate
 
 __all__ = ["ScalarChain", "DeepLinearNetwork", "MatrixTeacher", "teacher_matrix", "aligned_balanced_init",
            "small_random_init", "mode_strengths", "mode_gradient_variances", "ModeDensity", "mode_sde_in_a",
-           "gradient_flow_time"]
+           "gradient_flow_time", "ModeDiffusion", "simulate_mode_diffusion", "peak_position", "peak_vertex", "binned_ratio",
+           "first_passage_times"]
 
 
 # --------------------------------------------------------------------------- width-1 network
@@ -207,31 +215,36 @@ def mode_gradient_variances(model: DeepLinearNetwork, w, U, V, teacher: MatrixTe
     P, Qs = model.partial_products(layers)
     R = layers[0].shape[0]
     X, y = teacher.sample(rng, (R, n_probe))
-    W = P[0] @ layers[0]
-    r = np.einsum("rij,rpj->rpi", W, X) - y
+    r = X @ np.swapaxes(P[0] @ layers[0], 1, 2) - y            # residuals (R, n_probe, N_L)
+    def variance(values):  # over the probe axis, ddof = 1
+        centred = values - values.mean(axis=1, keepdims=True)
+        return np.einsum("rpk,rpk->rk", centred, centred) / (n_probe - 1)
+
     total, layer_var = 0.0, 0.0
     for l in range(model.depth):
-        p = np.einsum("rai,ak->rik", P[l], U)       # P_lᵀ U   (R, N_l, k)
-        q = np.einsum("rij,jk->rik", Qs[l], V)      # Q_l V    (R, N_{l−1}, k)
-        left = np.einsum("rpa,rai,rik->rpk", r, P[l], p)    # (P_l p)·r
-        right = np.einsum("rpj,rij,rik->rpk", X, Qs[l], q)  # (Q_lᵀ q)·x
-        term = left * right
-        norm = np.linalg.norm(p, axis=1) * np.linalg.norm(q, axis=1)
-        layer_var = layer_var + np.var(term, axis=1, ddof=1) / norm ** 2
+        p = np.swapaxes(P[l], 1, 2) @ U                     # P_lᵀ U   (R, N_l, k)
+        q = Qs[l] @ V                                       # Q_l V    (R, N_{l−1}, k)
+        term = (r @ (P[l] @ p)) * (X @ (np.swapaxes(Qs[l], 1, 2) @ q))  # (p·P_lᵀr)(q·Q_l x)  (R, n_probe, k)
+        layer_var = layer_var + variance(term) / (np.einsum("rik,rik->rk", p, p) * np.einsum("rik,rik->rk", q, q))
         total = total + term
-    return layer_var / model.depth, np.var(total, axis=1, ddof=1)
+    return layer_var / model.depth, variance(total)
 
 
 # --------------------------------------------------------------------------- predictions at numbers
 def mode_sde_in_a(depth: int, ito: bool = True):
     """The per-mode SDE in the layer variable a (polynomial, safe for Euler–Maruyama near a = 0).
 
-    ``ito=True``: ``dln.mode_sde``'s per-layer SDE. ``ito=False``: the u-SDE without its Itô drift term,
-    mapped back to a = u^{1/L} with :meth:`ItoSDE.ito_lemma` (the negative control)."""
+    ``ito=True``: ``dln.mode_sde``'s per-layer SDE. ``ito=False`` (the negative control): the u-SDE without its
+    Itô drift term, mapped back to a = u^{1/L}. Since the u-SDE is the per-layer SDE pushed forward by u = a^L,
+    dropping A_Itô from du drops A_Itô/(dU/da) = A_Itô/(L a^{L−1}) from da (Itô's lemma is linear in the drift):
+    da = [a^{L−1}(s − a^L) − ½(L−1)(η/B) a^{2L−3} Q(a^L)] dt + √(η/B) a^{L−1} √Q dW (equal to
+    ``dln.mode_sde(L, ito=False).ito_lemma(u^{1/L})``, tested)."""
     depth = require_int_in_range("depth", depth, 1)
+    layer = dl.layer_sde(depth)
     if ito:
-        return dl.layer_sde(depth)
-    return dl.mode_sde(depth, ito=False).ito_lemma(dl.u ** sp.Rational(1, depth), dl.a, inverse={dl.u: dl.a ** depth})
+        return layer
+    correction = sp.cancel(dl.ito_term(depth).subs(dl.u, dl.a ** depth) / (depth * dl.a ** (depth - 1)))
+    return ItoSDE(dl.a, layer.drift[0] - correction, layer.noise[0, 0])
 
 
 def gradient_flow_time(depth: int, s: float, u_from: float, u_to: float) -> float:
@@ -289,3 +302,196 @@ class ModeDensity:
     @cached_property
     def variance(self) -> float:
         return float(np.trapezoid((self.grid - self.mean) ** 2 * self._p, self.grid))
+
+
+# --------------------------------------------------------------------------- diffusion along a mode
+@dataclass(frozen=True)
+class ModeDiffusion:
+    """Online SGD of a full-matrix network, every ``stride`` steps: mode strengths and gradient variances.
+
+    ``x`` = u_α/s_α, ``var_u`` and ``var_layer`` the per-sample gradient variances of
+    :func:`mode_gradient_variances` (end-to-end and per layer), ``off_diagonal`` the misalignment
+    (Σ_{β≠α} (U_αᵀWV_β)² + (U_βᵀWV_α)²)^{1/2}/s_α, all of shape (T, R, k); ``times`` = η k."""
+
+    depth: int
+    s: np.ndarray
+    sigma: float
+    times: np.ndarray
+    x: np.ndarray
+    var_u: np.ndarray
+    var_layer: np.ndarray
+    off_diagonal: np.ndarray
+
+    def predicted(self, kind: str) -> np.ndarray:
+        """The aligned-balanced prediction at the measured u: L² u^{4−4/L} Q(u) (``"u"``) or u^{2−2/L} Q(u)
+        (``"layer"``), i.e. ``dln.mode_sde``'s D_u resp. D_a divided by η/B (|u| for u < 0)."""
+        expr = {"u": dl.diffusion_u(self.depth), "layer": dl.diffusion_a(self.depth)}[kind] / dl.T
+        f = sp.lambdify((dl.u, dl.s, dl.sigma), expr, "numpy")
+        return f(np.abs(self.x) * self.s, self.s, self.sigma)
+
+    def measured(self, kind: str) -> np.ndarray:
+        return {"u": self.var_u, "layer": self.var_layer}[kind]
+
+    def peak_ratio(self, kind: str) -> np.ndarray:
+        """Predicted u*/s of every mode (``dln.diffusion_peak``: smaller root of the peak quadratic; m = 4 − 4/L
+        for D_u, 2 − 2/L for D_a); NaN where label noise removes the interior peak."""
+        exponent = (4 - sp.Rational(4, self.depth)) if kind == "u" else (2 - sp.Rational(2, self.depth))
+        root = sp.lambdify((dl.s, dl.sigma), dl.peak_root(exponent) / dl.s, "numpy")
+        with np.errstate(invalid="ignore"):
+            return np.array([float(np.real_if_close(root(sv, self.sigma))) if 2 * sv ** 2 >= exponent * (exponent + 2)
+                             * self.sigma ** 2 else np.nan for sv in self.s])
+
+
+def simulate_mode_diffusion(depth: int, singular_values, *, eta: float, n_replicas: int, stride: int, n_probe: int,
+                            init: str = "aligned", u0_fraction: float = 0.01, init_scale: float = 0.1,
+                            sigma: float = 0.0, t_factor: float = 1.15, learned_fraction: float = 0.0,
+                            max_chunks: int = 1, seed=0) -> ModeDiffusion:
+    """Online SGD (B = 1) of a square depth-L network (width k = number of singular values) on
+    ``MatrixTeacher(U diag(s) Vᵀ, σ)``, from ``init="aligned"`` (:func:`aligned_balanced_init` with
+    u_α = ``u0_fraction`` s_α, the same for every replica) or ``init="random"`` (:func:`small_random_init`
+    with ``init_scale``, independent per replica). Every ``stride`` steps records u/s and the gradient variances
+    along each mode measured on ``n_probe`` fresh samples (:func:`mode_gradient_variances`).
+
+    Duration: chunks of ``t_factor`` × the gradient-flow time of the slowest mode from its initial RMS strength
+    to 0.95 s (``dln.gradient_flow``), repeated (at most ``max_chunks``) until a fraction ``learned_fraction``
+    of the replicas has that mode at u ≥ 0.95 s: from random initialisation the escape times from the saddle
+    spread widely over replicas."""
+    depth = require_int_in_range("depth", depth, 2)
+    s_vals = np.asarray(singular_values, dtype=float)
+    if init not in ("aligned", "random"):
+        raise ParameterError(f"init must be 'aligned' or 'random', got {init!r}")
+    require_int_in_range("n_probe", n_probe, 2)
+    require_int_in_range("max_chunks", max_chunks, 1)
+    k = s_vals.size
+    model = DeepLinearNetwork([k] * (depth + 1))
+    M, U, V = teacher_matrix(s_vals, k, k, seed=child_seed(seed, 0))
+    teacher = MatrixTeacher(M, sigma)
+    if init == "aligned":
+        require_positive("u0_fraction", u0_fraction)
+        w = aligned_balanced_init(model, U, V, (u0_fraction * s_vals) ** (1 / depth), seed=child_seed(seed, 1))
+        w = np.repeat(w[None], n_replicas, axis=0)
+    else:
+        w = np.stack([small_random_init(model, init_scale, seed=child_seed(child_seed(seed, 1), r))
+                      for r in range(n_replicas)])
+    slow = int(np.argmin(s_vals))
+    u_start = float(np.sqrt(np.mean(mode_strengths(model, w, U, V)[:, slow] ** 2)))
+    t_chunk = require_positive("t_factor", t_factor) * gradient_flow_time(depth, s_vals[slow], u_start,
+                                                                         0.95 * s_vals[slow])
+    n_steps = stride * int(np.ceil(t_chunk / eta / stride))
+    rng = np.random.default_rng(child_seed(seed, 2))
+
+    def features(weights):
+        modes = np.einsum("ia,rij,jb->rab", U, model.end_to_end(weights), V)       # Uᵀ W V  (R, k, k)
+        diagonal = np.diagonal(modes, axis1=1, axis2=2)
+        off = np.sqrt(np.sum(modes ** 2, axis=1) + np.sum(modes ** 2, axis=2) - 2 * diagonal ** 2)
+        return np.concatenate([diagonal / s_vals, off / s_vals,
+                               *mode_gradient_variances(model, weights, U, V, teacher, n_probe, rng)], axis=1)
+
+    records = []
+    for chunk in range(max_chunks):
+        obs = TrajectoryObserver(features, stride=stride)
+        w = run_sgd(model, teacher, eta=eta, batch_size=1, n_steps=n_steps, n_replicas=n_replicas, sampling="online",
+                    w0=w, seed=child_seed(seed, 3 + chunk), observers=[obs], block_size=n_replicas).final
+        records.append(obs.values if chunk == 0 else obs.values[1:])
+        if np.mean(obs.values[-1, :, slow] >= 0.95) >= learned_fraction:
+            break
+    v = np.concatenate(records)
+    times = np.arange(len(v)) * stride * eta
+    return ModeDiffusion(depth, s_vals, float(sigma), times, v[..., :k], v[..., 3 * k:], v[..., 2 * k:3 * k],
+                         v[..., k:2 * k])
+
+
+_FINE_BINS = 1000  # samples are pooled into bins of width 1/1000 in x = u/s before fitting
+
+
+def _fine_moments(x, v) -> np.ndarray:
+    """Σ x^j (j = 0..4) and Σ v x^j (j = 0..2) of the samples in each of the fine bins of (0, 1): (n_fine, 8)."""
+    idx = np.minimum((x * _FINE_BINS).astype(int), _FINE_BINS - 1)
+    powers = np.vander(x, 5, increasing=True)
+    terms = np.concatenate([powers, powers[:, :3] * v[:, None]], axis=1)
+    return np.stack([np.bincount(idx, weights=terms[:, j], minlength=_FINE_BINS) for j in range(8)], axis=1)
+
+
+_CENTRES = (np.arange(_FINE_BINS) + 0.5) / _FINE_BINS
+_MAX_ITERATIONS = 100
+
+
+def _vertex(moments: np.ndarray, centre: float, bandwidth: float) -> float:
+    """Vertex of the parabola fitted by least squares with Gaussian weights exp(−(x − centre)²/(2 bandwidth²))."""
+    if not 0 < centre < 1:
+        return np.nan
+    S = np.exp(-0.5 * ((_CENTRES - centre) / bandwidth) ** 2) @ moments
+    normal = np.array([[S[4], S[3], S[2]], [S[3], S[2], S[1]], [S[2], S[1], S[0]]])
+    if np.linalg.matrix_rank(normal) < 3:  # fewer than three distinct x near the centre
+        return np.nan
+    c2, c1, _ = np.linalg.solve(normal, S[[7, 6, 5]])
+    return -c1 / (2 * c2) if c2 < 0 else np.nan
+
+
+def _peak(moments: np.ndarray, bandwidth: float, bin_width: float) -> float:
+    per_bin = int(round(bin_width * _FINE_BINS))
+    binned = moments.reshape(-1, per_bin, 8).sum(axis=1)
+    means = np.where(binned[:, 0] >= 3, binned[:, 5] / np.maximum(binned[:, 0], 1), -np.inf)
+    centre = (int(np.argmax(means)) + 0.5) * bin_width
+    for _ in range(_MAX_ITERATIONS):
+        vertex = _vertex(moments, centre, bandwidth)
+        if not np.isfinite(vertex) or abs(vertex - centre) < 1e-7:
+            return vertex
+        centre = vertex
+    return np.nan  # no fixed point
+
+
+def _in_unit_interval(x, v):
+    ok = np.isfinite(x) & np.isfinite(v) & (x > 0) & (x < 1)
+    return x[ok], v[ok]
+
+
+def peak_vertex(x, v, *, bandwidth: float = 0.08, bin_width: float = 0.05) -> float:
+    """The estimate of :func:`peak_position` from samples x, v of any shape (no standard error)."""
+    return _peak(_fine_moments(*_in_unit_interval(np.ravel(x), np.ravel(v))), bandwidth, bin_width)
+
+
+def peak_position(x, v, *, bandwidth: float = 0.08, bin_width: float = 0.05, n_blocks: int = 16) -> Estimate:
+    """Where v(x) peaks, from samples x, v of shape (T, R) (R independent replicas; x = u/s, samples outside
+    (0, 1) ignored).
+
+    Estimator: local quadratic regression with Gaussian weights of width ``bandwidth``. Starting from the centre
+    of the highest bin mean (bins of ``bin_width``), the window moves to the fitted parabola's vertex until the
+    vertex is the centre of its own window (a fixed point: the estimate is a smooth function of the data and
+    does not depend on which bin happened to be highest); NaN if a fit is not concave or no fixed point is
+    found. Samples are pooled in bins of width 10⁻³ in x first. Standard error: jackknife over ``n_blocks``
+    blocks of replicas, the whole estimator recomputed without each block."""
+    x, v = np.asarray(x, dtype=float), np.asarray(v, dtype=float)
+    if x.shape != v.shape or x.ndim != 2:
+        raise ParameterError(f"x and v must have the same shape (T, R), got {x.shape} and {v.shape}")
+    require_positive("bandwidth", bandwidth)
+    n_blocks = require_int_in_range("n_blocks", n_blocks, 2, x.shape[1])
+    blocks = np.stack([_fine_moments(*_in_unit_interval(x[:, b].ravel(), v[:, b].ravel()))
+                       for b in np.array_split(np.arange(x.shape[1]), n_blocks)])
+    total = blocks.sum(axis=0)
+    value = _peak(total, bandwidth, bin_width)
+    leave_out = np.array([_peak(total - block, bandwidth, bin_width) for block in blocks])
+    stderr = np.sqrt((n_blocks - 1) / n_blocks * np.sum((leave_out - leave_out.mean()) ** 2))
+    return Estimate(value, stderr, dof=n_blocks - 1)
+
+
+def binned_ratio(x, v, f, edges) -> Estimate:
+    """Σv/Σf over the samples with x in each bin [edges_i, edges_{i+1}) (shape (T, R) each; ratio estimator with
+    its standard error over the R independent replicas): measured over predicted along the curve."""
+    x, v, f = (np.asarray(a, dtype=float) for a in (x, v, f))
+    values, errors = [], []
+    R = x.shape[1]
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (x >= lo) & (x < hi)
+        sv, sf = np.where(sel, v, 0.0).sum(axis=0), np.where(sel, f, 0.0).sum(axis=0)
+        ratio = sv.sum() / sf.sum() if sf.sum() > 0 else np.nan
+        values.append(ratio)
+        errors.append(np.sqrt(np.sum((sv - ratio * sf) ** 2) / (R * (R - 1))) / sf.mean() if sf.sum() > 0 else np.nan)
+    return Estimate(np.array(values), np.array(errors), dof=R - 1)
+
+
+def first_passage_times(times, x, level: float) -> np.ndarray:
+    """Per replica, the first recorded time at which x (T, R) reaches ``level`` (NaN if never)."""
+    reached = np.asarray(x) >= level
+    first = np.argmax(reached, axis=0)
+    return np.where(reached.any(axis=0), np.asarray(times)[first], np.nan)

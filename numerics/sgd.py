@@ -21,6 +21,7 @@ from .errors import DivergenceError, ParameterError, require_choice, require_int
 from .rng import child_seed
 
 SAMPLING_SCHEMES = ("with_replacement", "without_replacement", "epoch", "online")
+BACKENDS = ("numpy", "fast", "auto")
 
 
 class Observer:
@@ -156,7 +157,8 @@ def run_sgd(model, data, *, eta: float, batch_size: int, n_steps: int,
             n_replicas: int = 1, sampling: str = "with_replacement", w0=None, seed=0,
             observers: Sequence[Observer] = (), block_size: int = 1024, check_every: int = 50,
             divergence_bound: float = 1e6, progress: bool = False, check_stability: bool = True,
-            stop_when: Callable[[np.ndarray], np.ndarray] | None = None, stop_every: int = 1) -> SGDRun:
+            stop_when: Callable[[np.ndarray], np.ndarray] | None = None, stop_every: int = 1,
+            backend: str = "numpy") -> SGDRun:
     """Run ``n_replicas`` independent SGD chains for ``n_steps`` steps, vectorised over replicas.
 
     Update: w_{k+1} = w_k − η (1/B) Σ_{b} ∇ℓ_{i_b}(w_k) (the minibatch indices i_b drawn per replica by
@@ -169,6 +171,12 @@ def run_sgd(model, data, *, eta: float, batch_size: int, n_steps: int,
     observers see the frozen weights until then and nothing after (trajectories stay NaN there).
     Models that know their stability bound (``model.check_stability(data, eta, batch_size, sampling)``,
     e.g. least squares) refuse an unstable η before running unless ``check_stability=False``.
+
+    ``backend``: "numpy" (default; this engine, streams seeded per block of ``block_size`` replicas);
+    "fast" (:mod:`numerics.fast`: least squares with/without replacement only, no ``stop_when``; numba
+    kernel, or its numpy fallback without numba; counter-based streams keyed by (seed, replica, step),
+    so ``block_size`` does not matter; statistically identical to "numpy", not bitwise); "auto" ("fast"
+    when the problem allows it, numba is installed and the observers need few kernel launches, else "numpy").
     """
     eta = require_positive("eta", eta)
     require_choice("sampling", sampling, SAMPLING_SCHEMES)
@@ -185,8 +193,20 @@ def run_sgd(model, data, *, eta: float, batch_size: int, n_steps: int,
         require_int_in_range("batch_size", batch_size, 1)
     else:
         require_int_in_range("batch_size", batch_size, 1, data.n_samples)
+    require_choice("backend", backend, BACKENDS)
     if check_stability and hasattr(model, "check_stability"):
         model.check_stability(data, eta, batch_size, sampling)
+    if backend != "numpy":
+        from . import fast
+
+        reason = fast.fast_path_reason(model, data, sampling, stop_when)
+        if backend == "fast" and reason:
+            raise ParameterError(f"backend='fast' cannot run this: {reason}; use backend='numpy'")
+        if backend == "fast" or (reason is None and fast.HAVE_NUMBA and fast.kernel_launches(
+                observers, n_replicas, model.n_params, n_steps) <= max(8, n_steps // 64)):
+            return fast.run_fast(model, data, eta=eta, batch_size=batch_size, n_steps=n_steps,
+                                 n_replicas=n_replicas, sampling=sampling, w0=w0, seed=seed, observers=observers,
+                                 check_every=check_every, divergence_bound=divergence_bound, progress=progress)
     n_params = model.n_params
     w_all = _initial_weights(w0, n_replicas, n_params)
     for obs in observers:

@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
+import sympy as sp
+
+from derivations import deep_linear as dl
 from numerics.deep_linear import (DeepLinearNetwork, MatrixTeacher, ModeDensity, ScalarChain, aligned_balanced_init,
-                                  mode_gradient_variances, mode_strengths, small_random_init, teacher_matrix)
+                                  binned_ratio, first_passage_times, mode_gradient_variances, mode_sde_in_a,
+                                  mode_strengths, peak_position, peak_vertex, simulate_mode_diffusion,
+                                  small_random_init, teacher_matrix)
 from numerics.errors import ParameterError
 from numerics.stats import replica_mean
 from numerics.testing import assert_mc_agrees, assert_mc_rejects
@@ -75,3 +80,62 @@ def test_mode_density_L1_is_the_student_t_and_L2_is_normalised():
 def test_matrix_teacher_validates_its_matrix():
     with pytest.raises(ParameterError):
         MatrixTeacher(np.ones(3), 0.1)
+
+
+def test_mode_sde_in_a_without_ito_is_the_ito_lemma_of_the_u_sde_without_ito():
+    mapped = dl.mode_sde(2, ito=False).ito_lemma(dl.u ** sp.Rational(1, 2), dl.a, inverse={dl.u: dl.a ** 2})
+    direct = mode_sde_in_a(2, ito=False)
+    assert sp.simplify(direct.drift[0] - mapped.drift[0]) == 0
+    assert sp.simplify(direct.diffusion_matrix[0, 0] - mapped.diffusion_matrix[0, 0]) == 0
+    assert mode_sde_in_a(1, ito=False).drift[0] == dl.layer_sde(1).drift[0]  # no Itô term at L = 1
+
+
+def _noisy_curve(exponent, shape=(200, 256), seed=0):
+    """Samples of v = x^m (1 − x)² times the sample variance of 16 standard normals squared (mean 1 after /2)."""
+    rng = np.random.default_rng(seed)
+    x = rng.random(shape)
+    noise = (rng.standard_normal(shape + (16,)) ** 2).var(axis=-1, ddof=1) / 2
+    return x, x ** exponent * (1 - x) ** 2 * noise
+
+
+def test_peak_position_recovers_m_over_m_plus_2_and_rejects_a_peak_at_one_and_the_wrong_exponent():
+    x, v = _noisy_curve(2.0)
+    est = peak_position(x, v)
+    exact = peak_vertex(x, x ** 2 * (1 - x) ** 2)
+    assert abs(exact - 0.5) < 1e-3  # estimator bias on the exact curve
+    assert_mc_agrees(est, 0.5)
+    assert_mc_rejects(est, 1.0)
+    assert_mc_rejects(est, 1 / 3)  # the per-layer exponent m = 1 for L = 2
+
+
+def test_binned_ratio_is_one_on_the_predicted_curve_and_rejects_a_tilted_one():
+    x, v = _noisy_curve(2.0, seed=1)
+    f = x ** 2 * (1 - x) ** 2
+    edges = np.linspace(0.1, 0.9, 5)
+    assert_mc_agrees(binned_ratio(x, v, f, edges), 1.0)
+    assert_mc_rejects(binned_ratio(x, v, f * (0.7 + 0.6 * x), edges), 1.0)
+
+
+def test_first_passage_times():
+    x = np.array([[0.1, 0.1], [0.5, 0.2], [0.95, 0.3]])
+    np.testing.assert_array_equal(first_passage_times([0.0, 1.0, 2.0], x, 0.9), [2.0, np.nan])
+
+
+def test_simulate_mode_diffusion_starts_aligned_and_validates_its_input():
+    md = simulate_mode_diffusion(2, (2.0, 1.0), eta=0.02, n_replicas=8, stride=5, n_probe=4, t_factor=0.2, seed=0)
+    np.testing.assert_allclose(md.x[0], 0.01, rtol=1e-10)
+    np.testing.assert_allclose(md.off_diagonal[0], 0.0, atol=1e-12)
+    assert md.x.shape == md.var_u.shape == md.var_layer.shape and md.x.shape[1:] == (8, 2)
+    np.testing.assert_allclose(md.peak_ratio("u"), [0.5, 0.5])
+    np.testing.assert_allclose(md.peak_ratio("layer"), [1 / 3, 1 / 3])
+    # the prediction at the measured u: D_u/(eta/B) = L^2 u^(4 - 4/L) Q(u) = 4 u^2 Q(u) for L = 2
+    np.testing.assert_allclose(md.predicted("u")[0, 0], 4 * (0.01 * md.s) ** 2 * 2 * (0.99 * md.s) ** 2)
+    random = simulate_mode_diffusion(2, (2.0, 1.0), init="random", init_scale=0.1, eta=0.02, n_replicas=4, stride=5,
+                                     n_probe=4, t_factor=0.1, seed=0)
+    assert np.all(random.off_diagonal[0] > 0)
+    with pytest.raises(ParameterError):
+        simulate_mode_diffusion(2, (1.0,), init="orthogonal", eta=0.01, n_replicas=2, stride=1, n_probe=4)
+    with pytest.raises(ParameterError):
+        simulate_mode_diffusion(1, (1.0,), eta=0.01, n_replicas=2, stride=1, n_probe=4)
+    with pytest.raises(ParameterError):
+        peak_position(np.ones((3, 4)), np.ones((3, 5)))

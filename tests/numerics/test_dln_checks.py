@@ -6,7 +6,7 @@ from numerics.checks import check_names, get_check
 
 
 def test_checks_are_registered():
-    assert {"dln.mode_sde", "dln.stationary_density", "dln.diffusion_peak"} <= set(check_names())
+    assert {"dln.mode_sde", "dln.stationary_density", "dln.diffusion_peak", "dln.ablation"} <= set(check_names())
 
 
 def test_stationary_density_check_passes_quick():
@@ -15,7 +15,7 @@ def test_stationary_density_check_passes_quick():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["dln.mode_sde", "dln.diffusion_peak"])
+@pytest.mark.parametrize("name", ["dln.mode_sde", "dln.diffusion_peak", "dln.ablation"])
 def test_slow_checks_pass_quick(name):
     result = get_check(name)(seed=0)
     assert result.passed and result.negative_control.rejected, result.table()

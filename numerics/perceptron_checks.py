@@ -1,0 +1,79 @@
+"""Checks of ``perceptron.temperature_scaling``: exponents of SGD on the hinge perceptron vs the derived χ-functions.
+
+Each training run is a ``numerics.sweeps`` task (:func:`numerics.perceptron.train`, a pure function of
+(params, seed)), run on the serial executor here; ``sgdnoise check --workers N`` style parallelism applies to
+whole checks. Noise-dominated phase: α = 10⁸ (κ = 10⁻⁸ ≪ T: the κ → 0 limit of assumption A2), B = 1, T = η.
+"""
+
+from __future__ import annotations
+
+
+import derivations
+
+from .checks import Check, Comparison, comparison_result, register_check
+from .perceptron import fit_exponent, train
+from .sweeps import sweep
+
+Z = 5.0
+REL_FLOOR = 0.1  # absolute floor 0.1 on exponents of order one: corrections to scaling (see the tolerance text)
+
+
+def _exponents():
+    d = derivations.get("perceptron.temperature_scaling")
+    chi = derivations.perceptron.chi
+    return {k: d.lambdify((chi,), d.extras[f"exponent_{k}"]) for k in ("gamma_snr", "delta_norm")}
+
+
+def _run(params: dict, seed: int):
+    ex = _exponents()
+    base = dict(d=params["d"], alpha=params["alpha"], n_replicas=params["n_replicas"], max_steps=params["max_steps"],
+                batch_size=1)
+    names, pred, meas, err, wrong, notes = [], [], [], [], [], []
+    sizes = list(params["sizes"])
+    for i, chi in enumerate(params["chis"]):
+        grid = [dict(base, chi=chi, n_samples=P, eta=params["temperature"]) for P in sizes]
+        res = sweep(f"perceptron.P.chi{chi}", train, grid, seed=seed * 1000 + i)
+        fit = fit_exponent(sizes, res, "snr")
+        names.append(f"SNR exponent, chi={chi:g}")
+        pred.append(float(ex["gamma_snr"](chi))); meas.append(fit.exponent); err.append(fit.exponent_stderr)
+        wrong.append(1.0)
+        for key in ("norm", "wperp", "t_star"):
+            f = fit_exponent(sizes, res, key)
+            notes.append(f"chi={chi:g}: P-exponent of {key} = {f.exponent:.3f}, 95% CI [{f.exponent_interval[0]:.3f}, "
+                         f"{f.exponent_interval[1]:.3f}] (reported, not gated)")
+    # T = η/B varied through B at fixed η: at B = 1 a change of η alone is an exact symmetry of the discrete
+    # dynamics at κ → 0 (w/η invariant), so only the batch size tests the continuum claim w ∝ T
+    temps = [params["t_eta"] / b for b in params["t_batch_sizes"]]
+    grid = [dict(base, chi=params["chis"][0], n_samples=params["t_size"], eta=params["t_eta"], batch_size=b)
+            for b in params["t_batch_sizes"]]
+    res = sweep("perceptron.T", train, grid, seed=seed * 1000 + 999)
+    f = fit_exponent(temps, res, "norm")
+    names.append("T-exponent of norm")
+    pred.append(float(ex["delta_norm"](params["chis"][0]))); meas.append(f.exponent); err.append(f.exponent_stderr)
+    wrong.append(pred[-1])  # δ is χ-independent: the χ-dependent control concerns the SNR rows
+    f = fit_exponent(temps, res, "t_star")
+    notes.append(f"T-exponent of t* = {f.exponent:.3f} +- {f.exponent_stderr:.3f} (derived 1 in the continuum limit; "
+                 "reported, not gated: one kick moves a margin by O(T), the size of the margins at stopping, so the "
+                 "continuum limit of the stopping time is approached slowly in B)")
+    cmp = Comparison.make(names, pred, meas, err, wrong,
+                          "chi-independent exponent: the Gaussian value gamma = 1 at every chi", z=Z,
+                          rel_floor=REL_FLOOR)
+    notes.insert(0, f"T-sweep: eta = {params['t_eta']}, B in {params['t_batch_sizes']}, P = {params['t_size']}, chi = {params['chis'][0]:g}")
+    notes.insert(0, f"P in {sizes}, T = eta = {params['temperature']}, B = 1, d = {params['d']}, alpha = {params['alpha']:g}, "
+                    f"{params['n_replicas']} replicas (each its own training set) per point; SNR = w_1/||w_perp|| at stopping")
+    return comparison_result("perceptron.temperature_scaling", params, seed, cmp,
+                             f"|z| <= {Z:g} with the standard error of the weighted log-log fit (t-based, n-2 dof), or within "
+                             f"{REL_FLOOR:g} of the derived exponent: corrections to scaling of the approximate theory "
+                             "(logarithmic factor <zeta>_v of assumption A3; discreteness of the kicks at finite B < B*)", notes)
+
+
+register_check(Check(
+    name="perceptron.temperature_scaling",
+    derivation="perceptron.temperature_scaling",
+    description="SGD perceptron: end-of-training signal-to-noise exponent 1/(1+chi) in P, norm and t* linear in T",
+    run=_run,
+    quick=dict(d=16, alpha=1e8, chis=[0.0, 1.0, 2.0], sizes=[24, 48, 96, 192], temperature=0.1,
+               t_eta=0.4, t_batch_sizes=[1, 2, 4], t_size=96, n_replicas=32, max_steps=400_000),
+    full=dict(d=128, alpha=1e8, chis=[0.0, 1.0, 2.0], sizes=[128, 256, 512, 1024, 2048, 4096, 8192], temperature=0.1,
+              t_eta=1.0, t_batch_sizes=[1, 2, 4, 8, 16, 32], t_size=1024, n_replicas=32, max_steps=50_000_000),
+))

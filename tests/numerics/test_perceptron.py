@@ -1,0 +1,66 @@
+"""numerics.perceptron: data law, hinge gradients, per-replica training sets, stopping, test error."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from numerics.errors import ParameterError
+from numerics.perceptron import HingePerceptron, PerceptronData, generalisation_error, index_data, train
+from numerics.sgd import run_sgd
+from numerics.testing import assert_follows_density
+
+
+@pytest.mark.parametrize("chi", [0.0, 1.0, 2.0])
+def test_x1_follows_the_formula_sheet_density(chi):
+    X, y = PerceptronData(3, chi).sample(np.random.default_rng(1), (20000,))
+    assert np.array_equal(y, np.sign(X[:, 0]))
+    # |x₁|²/2 ~ Gamma((χ+1)/2, 1)
+    assert_follows_density(X[:, 0] ** 2 / 2, stats.gamma((chi + 1) / 2).cdf)
+    assert_follows_density(X[:, 1], stats.norm.cdf)
+
+
+def test_wrong_chi_is_rejected_by_the_same_test():
+    X, _ = PerceptronData(2, 1.0).sample(np.random.default_rng(2), (20000,))
+    with pytest.raises(AssertionError):
+        assert_follows_density(X[:, 0] ** 2 / 2, stats.gamma(0.5).cdf)
+
+
+def test_minibatch_gradient_matches_per_sample_gradients():
+    rng = np.random.default_rng(3)
+    X, y = PerceptronData(5, 1.0).sample(rng, (7,))
+    model = HingePerceptron(X, y, alpha=2.0)
+    w = rng.standard_normal(5)
+    g = model.per_sample_gradients(w, X, y)
+    idx = np.array([[0, 3, 3, 6]], dtype=float)[..., None]
+    assert np.allclose(model.minibatch_gradient(w[None], idx, None)[0], g[[0, 3, 3, 6]].mean(0))
+    fitted = y * (X @ w) / np.sqrt(5) >= 0.5
+    assert np.all(g[fitted] == 0) and np.allclose(g[~fitted], -(y[:, None] * X / np.sqrt(5))[~fitted])
+
+
+def test_per_replica_sets_and_stopping():
+    rng = np.random.default_rng(4)
+    X, y = PerceptronData(4, 0.0).sample(rng, (3, 20))
+    model = HingePerceptron(X, y, alpha=1.0)
+    run = run_sgd(model, index_data(20), eta=0.5, batch_size=2, n_steps=50_000, n_replicas=3, block_size=3,
+                  stop_when=model.fitted, seed=0)
+    assert np.all(run.info["stopped_at"] > 0)
+    assert np.all(model.margins(run.final) >= model.kappa)
+    with pytest.raises(ParameterError):
+        run_sgd(model, index_data(20), eta=0.5, batch_size=2, n_steps=5, n_replicas=2, block_size=2)
+
+
+def test_test_error_matches_monte_carlo():
+    w = np.array([[1.0, 0.7, -0.2], [0.3, 1.0, 0.0]])
+    X, y = PerceptronData(3, 1.0).sample(np.random.default_rng(5), (200000,))
+    mc = (np.sign(X @ w.T) != y[:, None]).mean(0)
+    assert np.allclose(generalisation_error(w, 1.0), mc, atol=5 * np.sqrt(0.25 / 200000))
+    assert not np.allclose(generalisation_error(w, 0.0), mc, atol=5 * np.sqrt(0.25 / 200000))  # the χ of the data matters
+
+
+def test_train_task_gd_and_validation():
+    out = train(dict(n_samples=16, n_replicas=4, batch_size=16, eta=0.05, alpha=2.0), seed=1)
+    assert np.all(np.isfinite(out["t_star"])) and len(out["norm"]) == 4
+    with pytest.raises(ParameterError):
+        train(dict(bogus=1), seed=0)
+    with pytest.raises(ParameterError):
+        PerceptronData(3, -1.0)

@@ -1,0 +1,21 @@
+"""perceptron.temperature_scaling check: passes at reduced settings, and its χ-independent control is rejected."""
+
+import pytest
+
+from numerics.checks import get_check
+
+
+def test_check_passes_and_rejects_chi_independent_exponent():
+    check = get_check("perceptron.temperature_scaling")
+    result = check(seed=1, chis=[1.0, 2.0], sizes=[24, 48, 96], n_replicas=24, t_batch_sizes=[1, 2, 4], t_size=48)
+    assert result.agrees, result.table()
+    assert result.negative_control.rejected, result.table()
+    assert result.passed
+
+
+@pytest.mark.slow
+def test_quick_settings_pass_on_two_seeds():
+    check = get_check("perceptron.temperature_scaling")
+    for seed in (0, 2):
+        result = check(seed=seed)
+        assert result.passed, result.table()
