@@ -137,7 +137,15 @@ def max_stable_eta(X, batch_size: int, sampling: str = "with_replacement") -> fl
     radius = lambda e: second_moment_spectral_radius(X, e, batch_size, sampling) - 1.0  # noqa: E731
     if radius(upper) < 0:
         return upper
-    return scipy.optimize.brentq(radius, upper * 1e-6, upper, xtol=upper * 1e-10)
+    # Bracket the root from below by halving: at very small η, 1 − ρ = O(η λ_min) can fall below the
+    # accuracy of the iterative eigensolver, so a fixed tiny lower end is not a safe bracket.
+    lower = upper / 2
+    while radius(lower) >= 0:
+        if lower < upper * 1e-8:
+            raise ParameterError("no stable learning rate found: the second moment of SGD does not contract "
+                                 "(is H singular? use P >= N samples in general position)")
+        upper, lower = lower, lower / 2
+    return scipy.optimize.brentq(radius, lower, upper, xtol=upper * 1e-10)
 
 
 def check_stable(X, eta: float, batch_size: int, sampling: str = "with_replacement", marginal_ok: bool = False) -> float:

@@ -102,3 +102,12 @@ def test_fuzz_stationary_covariance_returns_psd_or_raises_parameter_error(P, N, 
             continue
         assert np.isfinite(S).all() and np.allclose(S, S.T)
         assert np.linalg.eigvalsh(S)[0] >= -1e-9 * max(1.0, np.abs(S).max())
+
+
+def test_max_stable_eta_brackets_its_root_on_a_large_problem():
+    """Regression: N = 64 uses the iterative eigensolver; the bracket must not start at a tiny η."""
+    X, y = data(256, 64, seed=8)
+    bound = max_stable_eta(X, 16)
+    assert 0 < bound < 2 / np.linalg.eigvalsh(hessian(X))[-1]
+    with pytest.raises(UnstableLearningRateError, match="stable for eta <"):
+        discrete_stationary_covariance(X, y, 1.2 * bound, 16)
