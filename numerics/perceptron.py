@@ -8,11 +8,14 @@ per-sample loss ℓ = max(0, 1 − α y o)/α, L = (1/P) Σ_p ℓ_p. Per-sample 
 (margin h = y (w − w₀)·x/√d < κ = 1/α), else 0. Weights are stored as w − w₀ (start at 0): the centred model
 does not depend on w₀ otherwise.
 
-SGD through ``numerics.sgd.run_sgd`` (w_{k+1} = w_k − η ĝ_k, with replacement, T = η/B, t = ηk), each replica
-on its own training set (the model holds R training sets; the engine's data are the indices 0..P−1, see
-:func:`index_data`), frozen when every training margin is satisfied (``stop_when=model.fitted``);
-t* = η·(steps to zero training loss). Gradient descent, the T → 0 reference, is batch_size = P without
-replacement (every index every step: the exact full gradient).
+SGD (w_{k+1} = w_k − η ĝ_k, with replacement, T = η/B, t = ηk), each replica on its own training set, until
+every training margin is satisfied; t* = η·(steps to zero training loss). Gradient descent, the T → 0
+reference, is batch_size = P (the exact full gradient every step). Two engines run these dynamics: the generic
+``numerics.sgd.run_sgd`` with :class:`HingePerceptron` (the engine's data are the indices 0..P−1, see
+:func:`index_data`; ``stop_when=model.fitted``), and the compiled :mod:`numerics.hinge_kernel` that
+:func:`train` uses (exact stopping time with sparse stopping tests; tested against the generic engine).
+Because the output is centred, only α(w − w₀) enters the dynamics: a run at (α, η) is the α = 1 run at
+learning rate αη, scaled by 1/α — everything depends on (αη, B) up to that scale.
 
 :func:`train` is a sweep task, a pure function of (params, seed) for ``numerics.sweeps``.
 """
@@ -24,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .data import Dataset
-from .errors import ParameterError, require_int_in_range, require_positive
+from .errors import ParameterError, require_choice, require_int_in_range, require_positive
+from .hinge_kernel import train_to_zero_loss
 from .rng import as_generator, child_seed
-from .sgd import run_sgd
 from .stats import PowerLawFit, power_law_fit
 
 
@@ -135,35 +138,69 @@ def generalisation_error(w: np.ndarray, chi: float) -> np.ndarray:
     return ndtr(arg) @ weights
 
 
-TRAIN_DEFAULTS = dict(d=16, chi=0.0, n_samples=128, alpha=1e4, eta=0.1, batch_size=1, n_replicas=32,
-                      max_steps=200_000, stop_every=10)
+def digits_parity() -> Dataset:
+    """scikit-learn's digits (1 797 images, 8×8) with parity labels y = +1 (even digit) / −1 (odd), pixels
+    standardised one by one (mean 0, variance 1; the 3 constant pixels dropped: d = 61)."""
+    from .mlp import load_digits_data
+
+    X, digit = load_digits_data(10, standardise=False)
+    X = X[:, X.std(axis=0) > 0]
+    return Dataset((X - X.mean(axis=0)) / X.std(axis=0), np.where(digit % 2 == 0, 1.0, -1.0))
+
+
+DATA_KINDS = ("synthetic", "digits")
+DIGITS_TEST = 497  # held-out digits (the first ones of a seeded permutation); the other 1 300 are the pool
+TRAIN_DEFAULTS = dict(data="synthetic", d=16, chi=0.0, n_samples=128, alpha=1e4, eta=0.1, batch_size=1,
+                      n_replicas=32, max_steps=10_000_000)
+
+
+def _training_sets(p: dict, rng: np.random.Generator):
+    """(X (R, P, d), y (R, P), test error of weights (R, d)) for the sweep task :func:`train`."""
+    R, P = int(p["n_replicas"]), int(p["n_samples"])
+    if p["data"] == "synthetic":
+        data = PerceptronData(int(p["d"]), float(p["chi"]))
+        X, y = data.sample(rng, (R, P))
+        return X, y, lambda w: generalisation_error(w, data.chi)
+    full = digits_parity()
+    order = rng.permutation(full.n_samples)
+    test, pool = order[:DIGITS_TEST], order[DIGITS_TEST:]
+    require_int_in_range("n_samples", P, 1, pool.size)
+    idx = np.stack([rng.choice(pool, P, replace=False) for _ in range(R)])
+    Xt, yt = full.X[test], full.y[test]
+    return full.X[idx], full.y[idx], lambda w: (np.sign(Xt @ w.T) != yt[:, None]).mean(axis=0)
 
 
 def train(params: dict, seed: int) -> dict:
-    """Sweep task: train ``n_replicas`` perceptrons (each on its own training set of ``n_samples`` points) by
-    SGD until every margin is satisfied; gradient descent when batch_size == n_samples.
+    """Sweep task: train ``n_replicas`` centred hinge perceptrons, each on its own training set of ``n_samples``
+    points, by SGD with replacement (T = η/B) until every training margin is satisfied; gradient descent (the
+    full gradient every step) when batch_size == n_samples. Compiled kernel: :mod:`numerics.hinge_kernel`.
 
-    Parameters (defaults ``TRAIN_DEFAULTS``): d, chi, n_samples (P), alpha, eta, batch_size, n_replicas,
-    max_steps, stop_every. Returns per-replica lists: ``w1``, ``wperp`` (‖w_⊥‖), ``norm``, ``t_star``
-    (η × steps; NaN when not fitted within max_steps), ``test_error``; and ``temperature`` = η/B.
+    Parameters (defaults ``TRAIN_DEFAULTS``): data ("synthetic": :class:`PerceptronData` (d, chi); "digits":
+    :func:`digits_parity`, each replica's set drawn without replacement from a pool of 1 300 images, test error on
+    the 497 others), n_samples (P), alpha (margin κ = 1/α), eta, batch_size, n_replicas, max_steps.
+    Returns per-replica lists ``norm`` (‖w − w₀‖), ``relative_change`` (‖w − w₀‖/√d, the initialisation
+    scale E‖w₀‖² = d), ``t_star`` (η × steps to zero training loss; NaN when not fitted within max_steps),
+    ``test_error``; for synthetic data also ``w1`` and ``wperp`` (‖w_⊥‖); and ``temperature`` = η/B.
     """
     p = {**TRAIN_DEFAULTS, **params}
     unknown = set(params) - set(TRAIN_DEFAULTS)
     if unknown:
         raise ParameterError(f"unknown train parameters {sorted(unknown)}; known: {sorted(TRAIN_DEFAULTS)}")
+    require_choice("data", p["data"], DATA_KINDS)
     P, R, B = (require_int_in_range(k, p[k], 1) for k in ("n_samples", "n_replicas", "batch_size"))
-    data = PerceptronData(int(p["d"]), float(p["chi"]))
-    X, y = data.sample(np.random.default_rng(child_seed(seed, 0)), (R, P))
-    model = HingePerceptron(X, y, p["alpha"])
-    gd = B == P
-    run = run_sgd(model, index_data(P), eta=p["eta"], batch_size=B, n_steps=int(p["max_steps"]), n_replicas=R,
-                  sampling="without_replacement" if gd else "with_replacement", seed=child_seed(seed, 1),
-                  block_size=R, stop_when=model.fitted, stop_every=int(p["stop_every"]), check_every=1000)
-    w, steps = run.final, run.info["stopped_at"]
-    return {"w1": w[:, 0].tolist(), "wperp": np.linalg.norm(w[:, 1:], axis=1).tolist(),
-            "norm": np.linalg.norm(w, axis=1).tolist(),
-            "t_star": np.where(steps >= 0, p["eta"] * steps, np.nan).tolist(),
-            "test_error": generalisation_error(w, data.chi).tolist(), "temperature": p["eta"] / B}
+    require_int_in_range("batch_size", B, 1, P)
+    eta, alpha = require_positive("eta", p["eta"]), require_positive("alpha", p["alpha"])
+    X, y, test_error = _training_sets(p, np.random.default_rng(child_seed(seed, 0)))
+    d = X.shape[-1]
+    w, steps = train_to_zero_loss(y[..., None] * X / np.sqrt(d), 1.0 / alpha, eta, B, int(p["max_steps"]),
+                                  seed=child_seed(seed, 1), full_batch=B == P)
+    norm = np.linalg.norm(w, axis=1)
+    out = {"norm": norm.tolist(), "relative_change": (norm / np.sqrt(d)).tolist(),
+           "t_star": np.where(steps >= 0, eta * steps, np.nan).tolist(), "test_error": test_error(w).tolist(),
+           "temperature": eta / B}
+    if p["data"] == "synthetic":
+        out.update(w1=w[:, 0].tolist(), wperp=np.linalg.norm(w[:, 1:], axis=1).tolist())
+    return out
 
 
 def replica_mean_of(results: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -182,3 +219,114 @@ def fit_exponent(x, results: list[dict], key: str, confidence: float = 0.95) -> 
     """Power-law exponent of the replica mean of ``key`` against ``x`` (weighted by the replica standard errors)."""
     mean, err = replica_mean_of(results, key)
     return power_law_fit(np.asarray(x, dtype=float), mean, y_stderr=err, confidence=confidence)
+
+
+@dataclass(frozen=True)
+class Crossover:
+    """A crossover located on measured replica means: ``value`` with the standard error of its logarithm,
+    and the evaluations it used as (abscissa, mean, standard error) triples."""
+
+    value: float
+    log_stderr: float
+    evaluations: tuple[tuple[float, float, float], ...]
+
+
+def crossover_temperature(run_at, target: float = 1.0, T0: float = 0.1, key: str = "relative_change",
+                          max_evals: int = 8) -> Crossover:
+    """T_c where the replica mean m(T) of ``key`` crosses ``target`` (default: ‖w − w₀‖ = √d = the
+    initialisation scale, the T_c criterion of ``perceptron.temperature_scaling``).
+
+    ``run_at(T) -> train result``. Secant steps on (log T, log m) from T0 until two evaluations bracket the
+    target, then one evaluation at the interpolated crossing (unless one is within 5% already). T_c: where
+    the weighted straight line log m = c + s (log T − x̄) through the evaluations within a factor 4 of the
+    crossing meets log target (weights: the replica standard errors of log m, taken as exact), with the
+    delta-method standard error var(log T_c) = [var c + (log target − c)² var s / s²] / s².
+    """
+    evals = []
+
+    def measure(T):
+        mean, err = replica_mean_of([run_at(T)], key)
+        evals.append((float(T), float(mean[0]), float(err[0])))
+
+    def interpolated():
+        """Crossing of the closest bracketing pair, or None when nothing brackets the target yet."""
+        pairs = [(b, a) for b in evals if b[1] < target for a in evals if a[1] >= target]
+        if not pairs:
+            return None
+        (t1, m1, _), (t2, m2, _) = min(pairs, key=lambda pair: abs(np.log(pair[1][0] / pair[0][0])))
+        return t1 * np.exp(np.log(target / m1) * np.log(t2 / t1) / np.log(m2 / m1))
+
+    measure(T0)
+    measure(T0 * 2.0 if evals[0][1] < target else T0 / 2.0)
+    while (T_guess := interpolated()) is None:
+        if len(evals) >= max_evals:
+            raise ParameterError(f"T_c not bracketed after {max_evals} evaluations {evals}; adjust T0")
+        (t1, m1, _), (t2, m2, _) = sorted(evals, key=lambda e: abs(np.log(e[1] / target)))[:2]
+        slope = max(np.log(m2 / m1) / np.log(t2 / t1) if m1 != m2 else 1.0, 0.2)  # no wild jump when flat
+        measure(t1 * np.exp(np.clip(1.1 * np.log(target / m1) / slope, -np.log(8), np.log(8))))  # lands across
+    if min(abs(np.log(e[1] / target)) for e in evals) > 0.05:
+        measure(T_guess)
+    near = np.array([e for e in evals if abs(np.log(e[0] / T_guess)) <= np.log(4)])
+    x, y, wt = np.log(near[:, 0]), np.log(near[:, 1]), (near[:, 1] / near[:, 2]) ** 2
+    xbar = np.sum(wt * x) / wt.sum()
+    sxx = np.sum(wt * (x - xbar) ** 2)
+    s = np.sum(wt * (x - xbar) * y) / sxx
+    c = np.sum(wt * y) / wt.sum()
+    gap = np.log(target) - c
+    log_tc = xbar + gap / s
+    return Crossover(float(np.exp(log_tc)), float(np.sqrt((1 / wt.sum() + gap ** 2 / (s ** 2 * sxx)) / s ** 2)),
+                     tuple(evals))
+
+
+def crossover_batch_size(noisy: dict, gradient_descent: dict) -> Crossover:
+    """B* = ‖w‖(B = 1)/‖w‖(gradient descent) at the same η: where the noise-dominated norm η P^γ/B (∝ T) meets the
+    large-step norm (assumption A4 of ``perceptron.temperature_scaling``: ‖w‖ at B ≥ B* ≈ the first step, P-free).
+    Standard error of log B* from the replica standard errors of both means (first order)."""
+    (m1,), (e1,) = replica_mean_of([noisy], "norm")
+    (m2,), (e2,) = replica_mean_of([gradient_descent], "norm")
+    return Crossover(float(m1 / m2), float(np.hypot(e1 / m1, e2 / m2)),
+                     ((1.0, float(m1), float(e1)), (float(len(gradient_descent["norm"])), float(m2), float(e2))))
+
+
+def fit_crossovers(sizes, crossovers: list[Crossover], confidence: float = 0.95) -> PowerLawFit:
+    """Power law of the crossover values against P, weighted by their standard errors."""
+    values = np.array([c.value for c in crossovers])
+    return power_law_fit(np.asarray(sizes, dtype=float), values,
+                         y_stderr=values * np.array([c.log_stderr for c in crossovers]), confidence=confidence)
+
+
+def crossover_task(params: dict, seed: int) -> dict:
+    """Sweep task: T_c at one (data, d, chi, P, alpha) by :func:`crossover_temperature` (B = 1, η = T), seed
+    ``seed`` for every evaluation (common random numbers: the same training sets at every T). Returns T_c,
+    its log standard error, the evaluations, and for synthetic data ‖w_⊥‖/T and w₁/‖w_⊥‖ at the evaluation
+    closest to T_c."""
+    base = {k: v for k, v in params.items() if k != "T0"}
+    last = {}
+
+    def run_at(T):
+        last[T] = train(dict(base, eta=T, batch_size=1), seed)
+        return last[T]
+
+    c = crossover_temperature(run_at, T0=params.get("T0", 0.1))
+    out = {"T_c": c.value, "log_stderr": c.log_stderr, "evaluations": [list(e) for e in c.evaluations]}
+    near = min(last, key=lambda T: abs(np.log(T / c.value)))
+    if "wperp" in last[near]:
+        out["wperp_per_T"] = float(np.mean(last[near]["wperp"]) / near)
+        out["snr"] = float(np.mean(np.asarray(last[near]["w1"]) / np.asarray(last[near]["wperp"])))
+    return out
+
+
+def crossover_batch_task(params: dict, seed: int) -> dict:
+    """Sweep task: B* at one (d, chi, P, alpha, eta) by :func:`crossover_batch_size` (B = 1 vs gradient descent,
+    the same training sets)."""
+    noisy = train(dict(params, batch_size=1), seed)
+    gd = train(dict(params, batch_size=int(params["n_samples"])), seed)
+    c = crossover_batch_size(noisy, gd)
+    return {"B_star": c.value, "log_stderr": c.log_stderr, "gd_norm": float(np.mean(gd["norm"])),
+            "noisy_norm": float(np.mean(noisy["norm"]))}
+
+
+def crossovers_of(results: list[dict], key: str) -> list[Crossover]:
+    """:class:`Crossover` objects from the JSON results of :func:`crossover_task` (key "T_c") or
+    :func:`crossover_batch_task` (key "B_star")."""
+    return [Crossover(r[key], r["log_stderr"], tuple(map(tuple, r.get("evaluations", ())))) for r in results]

@@ -5,7 +5,8 @@ import pytest
 from scipy import stats
 
 from numerics.errors import ParameterError
-from numerics.perceptron import HingePerceptron, PerceptronData, generalisation_error, index_data, train
+from numerics.perceptron import (HingePerceptron, PerceptronData, crossover_batch_size, crossover_temperature, digits_parity,
+                                 fit_crossovers, generalisation_error, index_data, train)
 from numerics.sgd import run_sgd
 from numerics.testing import assert_follows_density
 
@@ -64,3 +65,39 @@ def test_train_task_gd_and_validation():
         train(dict(bogus=1), seed=0)
     with pytest.raises(ParameterError):
         PerceptronData(3, -1.0)
+
+
+def _fake_run(T_true, exponent, rng):
+    """A train result whose replica mean of relative_change is (T/T_true)^exponent, with 5% replica noise."""
+    return lambda T: {"relative_change": ((T / T_true) ** exponent * (1 + 0.05 * rng.standard_normal(64))).tolist()}
+
+
+@pytest.mark.parametrize("T0", [0.01, 0.3, 5.0])
+def test_crossover_temperature_recovers_a_known_crossing(T0):
+    c = crossover_temperature(_fake_run(0.3, 0.8, np.random.default_rng(0)), T0=T0)
+    z = np.log(c.value / 0.3) / c.log_stderr
+    assert abs(z) < 5 and c.log_stderr < 0.05
+    assert abs(np.log(c.value / 0.6) / c.log_stderr) > 5  # a crossing at twice the value is rejected
+    assert len(c.evaluations) <= 8
+
+
+def test_crossover_fit_and_batch_size():
+    rng = np.random.default_rng(1)
+    sizes = [100, 200, 400, 800]
+    cs = [crossover_temperature(_fake_run(5.0 / P ** 0.5, 1.0, rng)) for P in sizes]
+    fit = fit_crossovers(sizes, cs)
+    assert abs(fit.exponent + 0.5) < 5 * fit.exponent_stderr + 1e-9 and abs(fit.exponent + 1.0) > 5 * fit.exponent_stderr
+    noisy, gd = {"norm": [2.0, 2.2, 1.8, 2.0]}, {"norm": [0.5, 0.5, 0.5, 0.5]}
+    assert crossover_batch_size(noisy, gd).value == pytest.approx(4.0)
+
+
+def test_digits_parity_and_training_on_digits():
+    ds = digits_parity()
+    assert ds.X.shape == (1797, 61) and set(np.unique(ds.y)) == {-1.0, 1.0}
+    assert np.allclose(ds.X.mean(0), 0) and np.allclose(ds.X.std(0), 1)
+    out = train(dict(data="digits", n_samples=32, n_replicas=4, eta=0.1), seed=2)
+    assert np.all(np.isfinite(out["t_star"])) and "w1" not in out and all(0 <= e <= 1 for e in out["test_error"])
+    with pytest.raises(ParameterError):
+        train(dict(data="mnist"), seed=0)
+    with pytest.raises(ParameterError):
+        train(dict(data="digits", n_samples=2000), seed=0)

@@ -19,3 +19,11 @@ def test_quick_settings_pass_on_two_seeds():
     for seed in (0, 2):
         result = check(seed=seed)
         assert result.passed, result.table()
+
+
+@pytest.mark.parametrize("name", ["perceptron.crossover_temperature", "perceptron.crossover_batch_size"])
+def test_crossover_checks_pass_and_reject_chi_independent_exponent(name):
+    extra = {"digits_sizes": []} if name.endswith("temperature") else {}
+    result = get_check(name)(seed=1, chis=[1.0, 2.0], sizes=[128, 256, 512, 1024], n_replicas=16, **extra)
+    assert result.agrees, result.table()
+    assert result.negative_control.rejected, result.table()
