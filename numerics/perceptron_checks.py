@@ -1,8 +1,11 @@
 """Checks of ``perceptron.temperature_scaling``: exponents of SGD on the hinge perceptron vs the derived χ-functions.
 
-Each training run is a ``numerics.sweeps`` task (:func:`numerics.perceptron.train`, a pure function of
-(params, seed)), run on the serial executor here; ``sgdnoise check --workers N`` style parallelism applies to
-whole checks. Noise-dominated phase: α = 10⁸ (κ = 10⁻⁸ ≪ T: the κ → 0 limit of assumption A2), B = 1, T = η.
+Each training run is a ``numerics.sweeps`` task (:func:`numerics.perceptron.train` or the crossover tasks, pure
+functions of (params, seed)), run on the serial executor here; ``sgdnoise check --workers N`` style parallelism
+applies to whole checks. Noise-dominated phase: κ = 1/α ≪ T (the κ → 0 limit of assumption A2), B = 1, T = η.
+Checks: exponents at the end of training (``perceptron.temperature_scaling``), the crossover temperature T_c(P)
+(``perceptron.crossover_temperature``, with digits parity reported) and batch size B*(P)
+(``perceptron.crossover_batch_size``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import numpy as np
 import derivations
 
 from .checks import Check, Comparison, comparison_result, register_check
+from .perceptron_phases import phase_grid, plot_phase
+from .report import register_figures
 from .perceptron import crossover_batch_task, crossover_task, crossovers_of, fit_crossovers, fit_exponent, train
 from .stats import power_law_fit
 from .sweeps import sweep
@@ -82,8 +87,8 @@ register_check(Check(
     derivation="perceptron.temperature_scaling",
     description="SGD perceptron: end-of-training signal-to-noise exponent 1/(1+chi) in P, norm and t* linear in T",
     run=_run,
-    quick=dict(d=16, alpha=1e8, chis=[0.0, 1.0, 2.0], sizes=[24, 48, 96, 192], temperature=0.1,
-               t_eta=0.4, t_batch_sizes=[1, 2, 4], t_size=96, n_replicas=32, max_steps=400_000),
+    quick=dict(d=16, alpha=1e8, chis=[0.0, 1.0, 2.0], sizes=[128, 256, 512, 1024, 2048], temperature=0.1,
+               t_eta=0.4, t_batch_sizes=[1, 2, 4, 8], t_size=256, n_replicas=32, max_steps=50_000_000),
     full=dict(d=128, alpha=1e8, chis=[0.0, 1.0, 2.0], sizes=[128, 256, 512, 1024, 2048, 4096, 8192], temperature=0.1,
               t_eta=1.0, t_batch_sizes=[1, 2, 4, 8, 16, 32], t_size=1024, n_replicas=32, max_steps=50_000_000),
 ))
@@ -178,3 +183,21 @@ register_check(Check(
     full=dict(d=128, alpha=1e4, eta=1.0, chis=[0.0, 1.0, 2.0], sizes=[256, 512, 1024, 2048, 4096, 8192],
               n_replicas=32),
 ))
+
+
+# --------------------------------------------------------------------------- report figure: (B, η) phase diagram
+PHASE = dict(d=16, chi=0.0, n_samples=256, n_replicas=16, alpha=16.0)
+
+
+@register_figures("perceptron.crossover_batch_size")
+def _B_eta_figure(result, directory):
+    """log10 ‖w − w₀‖ at the end of training in the (B, η) plane (B = P: gradient descent), measured B* marked
+    (the derived B*'s prefactor is not reliable: only its exponent is derived)."""
+    P = PHASE["n_samples"]
+    batches, etas = 4 ** np.arange(int(np.log(P) / np.log(4)) + 1), np.geomspace(0.03, 10.0, 6)
+    norm = phase_grid(PHASE, "eta", etas, "batch_size", batches, key="norm", seed=result.seed)
+    b_star = norm[-1, 0] / norm[-1, -1]  # the check's criterion at the largest eta: ||w||(B=1)/||w||(GD)
+    return [plot_phase(np.log10(norm), etas, batches, "eta", "B (B = P: gradient descent)",
+                       f"perceptron, chi={PHASE['chi']:g}, P={P}, d={PHASE['d']}, alpha={PHASE['alpha']:g}",
+                       directory / "perceptron_phase_B_eta.png", vlines=[(b_star, f"B* = {b_star:.0f} (norm ratio)")],
+                       label="log10 ||w - w0|| at the end of training")]

@@ -21,13 +21,14 @@ from numerics.sde import (
     EulerMaruyama,
     Milstein,
     SDESolution,
+    TamedEulerMaruyama,
     brownian_increments,
     coarsen_increments,
     compile_sde,
     integrate,
 )
 
-SCHEMES = {"euler_maruyama": EulerMaruyama, "milstein": Milstein}
+SCHEMES = {"euler_maruyama": EulerMaruyama, "milstein": Milstein}  # the tamed scheme: its own tests below
 
 # Slope tolerance for the fitted convergence orders. With 2000 shared paths the Monte Carlo
 # error of a fitted slope is ~0.02; the rest of the allowance covers pre-asymptotic curvature
@@ -421,3 +422,36 @@ def test_scheme_attributes():
     assert (Milstein.strong_order, Milstein.weak_order) == (1.0, 1.0)
     assert EulerMaruyama.noise_types == {"scalar", "diagonal", "general"}
     assert Milstein.noise_types == {"scalar", "diagonal"}
+
+
+def test_tamed_scheme_survives_a_superlinear_drift_that_breaks_euler_maruyama():
+    """dX = −X³ dt + X dW from X₀ = 10, Δt = 0.1: Euler–Maruyama overshoots (10 − 100 → −90, then worse) and
+    diverges; the tamed drift increment is bounded by one per step, and the ensemble relaxes to O(1) values."""
+    x = sp.Symbol("x", real=True)
+    sde = ItoSDE([x], [-x ** 3], sp.Matrix([[x]]))
+    with pytest.raises(DivergenceError):
+        integrate(sde, 10.0, 20.0, 200, 100, seed=1)
+    sol = integrate(sde, 10.0, 20.0, 200, 100, seed=1, scheme="tamed_euler_maruyama")
+    assert np.all(np.isfinite(sol.final)) and np.abs(sol.final).max() < 5
+
+
+def test_tamed_scheme_strong_and_weak_order_on_a_relaxing_gbm():
+    """dX = −X dt + 0.8 X dW (exact: X₀ exp(−1.32 t + 0.8 W_t)). The taming changes a step by Δt²|a|², so its
+    orders are those of Euler–Maruyama (0.5 strong, 1 weak) once Δt|a| ≪ 1 — true here, unlike on the growing
+    GBMs of the grid above (|a| up to ~10 there: pre-asymptotic slopes 0.6 and 0.8 over the same Δt range)."""
+    x = sp.Symbol("x", real=True)
+    sde = compile_sde(ItoSDE([x], [-x], sp.Matrix([[sp.Rational(4, 5) * x]])))
+    T, n_paths, levels = 1.0, 20000, [16, 32, 64, 128, 256, 512]
+    dw = brownian_increments(levels[-1], n_paths, 1, T / levels[-1], seed=7)
+    exact = np.exp(-1.32 * T + 0.8 * dw.sum(axis=0))
+    strong, weak, dts = [], [], []
+    for n in levels:
+        inc = coarsen_increments(dw, levels[-1] // n) if n < levels[-1] else dw
+        sol = integrate(sde, 1.0, T, n, n_paths, brownian_increments=inc, scheme="tamed_euler_maruyama")
+        dts.append(T / n)
+        diff = sol.final - exact  # the exact solution on the same path: control variate for the weak error
+        strong.append(np.sqrt(np.mean(diff ** 2)))
+        weak.append(abs(diff.mean()))
+        assert weak[-1] > 5 * diff.std(ddof=1) / np.sqrt(n_paths) or n > 64, "bias must dominate noise in the fit"
+    assert abs(fit_order(dts, strong) - TamedEulerMaruyama.strong_order) < ORDER_TOL
+    assert abs(fit_order(dts[:4], weak[:4]) - TamedEulerMaruyama.weak_order) < WEAK_ORDER_TOL
