@@ -239,7 +239,7 @@ def crossover_temperature(run_at, target: float = 1.0, T0: float = 0.1, key: str
     ``run_at(T) -> train result``. Secant steps on (log T, log m) from T0 until two evaluations bracket the
     target, then one evaluation at the interpolated crossing (unless one is within 5% already). T_c: where
     the weighted straight line log m = c + s (log T − x̄) through the evaluations within a factor 4 of the
-    crossing meets log target (weights: the replica standard errors of log m, taken as exact), with the
+    crossing (at least two temperatures) meets log target (weights: the replica standard errors of log m, taken as exact), with the
     delta-method standard error var(log T_c) = [var c + (log target − c)² var s / s²] / s².
     """
     evals = []
@@ -266,7 +266,10 @@ def crossover_temperature(run_at, target: float = 1.0, T0: float = 0.1, key: str
         measure(t1 * np.exp(np.clip(1.1 * np.log(target / m1) / slope, -np.log(8), np.log(8))))  # lands across
     if min(abs(np.log(e[1] / target)) for e in evals) > 0.05:
         measure(T_guess)
-    near = np.array([e for e in evals if abs(np.log(e[0] / T_guess)) <= np.log(4)])
+    by_distance = sorted(evals, key=lambda e: abs(np.log(e[0] / T_guess)))
+    near = np.array([e for e in by_distance if abs(np.log(e[0] / T_guess)) <= np.log(4)] or by_distance[:2])
+    if np.unique(near[:, 0]).size < 2:  # a line needs two temperatures: take the nearest other one
+        near = np.array([by_distance[0], next(e for e in by_distance if e[0] != by_distance[0][0])])
     x, y, wt = np.log(near[:, 0]), np.log(near[:, 1]), (near[:, 1] / near[:, 2]) ** 2
     xbar = np.sum(wt * x) / wt.sum()
     sxx = np.sum(wt * (x - xbar) ** 2)

@@ -101,3 +101,10 @@ def test_digits_parity_and_training_on_digits():
         train(dict(data="mnist"), seed=0)
     with pytest.raises(ParameterError):
         train(dict(data="digits", n_samples=2000), seed=0)
+
+
+def test_crossover_temperature_when_the_first_evaluation_lands_on_the_crossing():
+    """T0 = T_c exactly: the second evaluation is a factor 2 away, the line still needs two temperatures."""
+    rng = np.random.default_rng(3)
+    c = crossover_temperature(_fake_run(0.3, 1.0, rng), T0=0.3 * (1 + 1e-3))
+    assert np.isfinite(c.value) and np.isfinite(c.log_stderr) and abs(np.log(c.value / 0.3)) < 5 * c.log_stderr + 0.01
