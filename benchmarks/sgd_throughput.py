@@ -19,7 +19,7 @@ from .timing import measure, table
 
 WORKLOADS = {"small": dict(N=5, P=12, B=3, R=4096, steps=2000),
              "medium": dict(N=64, P=256, B=16, R=1024, steps=500)}
-SMOKE = {"small": dict(N=5, P=12, B=3, R=64, steps=50), "medium": dict(N=5, P=32, B=3, R=32, steps=20)}  # one kernel
+SMOKE = {"small": dict(N=5, P=12, B=3, R=64, steps=50), "medium": dict(N=5, P=12, B=3, R=32, steps=20)}  # one kernel
 
 
 def problem(N, P, seed=0):
