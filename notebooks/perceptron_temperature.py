@@ -9,6 +9,7 @@
 # %%
 import os
 import tempfile
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 import derivations
 from derivations.perceptron import P as P_sym, chi as chi_sym, d as d_sym
 from numerics.perceptron import fit_exponent, replica_mean_of, train
+from numerics.perceptron_phases import phase_grid, plot_phase
 from numerics.sweeps import sweep
 
 FAST = os.environ.get("SGDNOISE_FAST", "1") != "0"
@@ -53,16 +55,10 @@ fig.savefig(os.path.join(FIGURES, "perceptron_snr_vs_P.png"), dpi=120)
 alphas = [0.5, 4.0, 32.0] if FAST else [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64]
 temps = [0.01, 0.1, 0.3] if FAST else [0.003, 0.01, 0.03, 0.1, 0.3, 1.0]
 P0, chi0 = 64, 1.0
-grid = [dict(d=d, chi=chi0, n_samples=P0, alpha=a, eta=t, n_replicas=R, max_steps=400_000) for a in alphas for t in temps]
-err = replica_mean_of(sweep("nb.alphaT", train, grid, seed=2), "test_error")[0].reshape(len(alphas), len(temps))
-fig, ax = plt.subplots(figsize=(5, 4))
-im = ax.pcolormesh(np.arange(len(temps) + 1), np.arange(len(alphas) + 1), err, cmap="viridis")
-ax.set_xticks(np.arange(len(temps)) + 0.5, [f"{t:g}" for t in temps])
-ax.set_yticks(np.arange(len(alphas)) + 0.5, [f"{a:g}" for a in alphas])
-ax.set(xlabel="T = η/B", ylabel="α", title=f"test error, perceptron χ={chi0:g}, P={P0}, d={d}")
-fig.colorbar(im)
-fig.tight_layout()
-fig.savefig(os.path.join(FIGURES, "perceptron_phase_alpha_T.png"), dpi=120)
+base = dict(d=d, chi=chi0, n_samples=P0, n_replicas=R, max_steps=400_000)
+err = phase_grid(base, "alpha", alphas, "eta", temps, seed=2)
+plot_phase(err, alphas, temps, "α", "T = η/B (B = 1)", f"test error, perceptron χ={chi0:g}, P={P0}, d={d}",
+           Path(FIGURES) / "perceptron_phase_alpha_T.png", lines=[(np.array(temps), 1 / np.array(temps), "αT = 1")])
 
 # %% [markdown]
 # ## Phase diagram in the (B, η) plane with B* marked
@@ -73,19 +69,8 @@ fig.savefig(os.path.join(FIGURES, "perceptron_phase_alpha_T.png"), dpi=120)
 alpha0 = 4.0
 batches = [1, 4, 16, P0] if FAST else [1, 2, 4, 8, 16, 32, P0]
 etas = [0.03, 0.3, 3.0] if FAST else [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
-grid = [dict(d=d, chi=chi0, n_samples=P0, alpha=alpha0, eta=e, batch_size=b, n_replicas=R, max_steps=400_000)
-        for e in etas for b in batches]
-err = replica_mean_of(sweep("nb.Beta", train, grid, seed=3), "test_error")[0].reshape(len(etas), len(batches))
+err = phase_grid(dict(base, alpha=alpha0), "eta", etas, "batch_size", batches, seed=3)
 B_star = float(D.extras["B_star"].subs({P_sym: P0, d_sym: d, chi_sym: chi0}))
-fig, ax = plt.subplots(figsize=(5, 4))
-im = ax.pcolormesh(np.arange(len(batches) + 1), np.arange(len(etas) + 1), err, cmap="viridis")
-ax.set_xticks(np.arange(len(batches)) + 0.5, [str(b) for b in batches])
-ax.set_yticks(np.arange(len(etas)) + 0.5, [f"{e:g}" for e in etas])
-ax.axvline(np.interp(np.log(B_star), np.log(batches), np.arange(len(batches)) + 0.5), color="w", ls="--",
-           label=f"B* = {B_star:.1f}")
-ax.set(xlabel="B", ylabel="η", title=f"test error, χ={chi0:g}, P={P0}, α={alpha0:g}")
-ax.legend(loc="upper right", fontsize=7)
-fig.colorbar(im)
-fig.tight_layout()
-fig.savefig(os.path.join(FIGURES, "perceptron_phase_B_eta.png"), dpi=120)
+plot_phase(err, etas, batches, "η", "B", f"test error, χ={chi0:g}, P={P0}, α={alpha0:g}",
+           Path(FIGURES) / "perceptron_phase_B_eta.png", vlines=[(B_star, f"derived B* = {B_star:.1f}")])
 print("figures in", FIGURES)

@@ -99,7 +99,7 @@ def train_to_zero_loss(Z: np.ndarray, kappa: float, eta: float, batch_size: int,
     B = P if full_batch else int(batch_size)
     if not 1 <= B <= P:
         raise ParameterError(f"batch_size must be in 1..{P}, got {batch_size}")
-    check_every = max(1, P // max(B, 1)) if check_every is None else int(check_every)
+    check_every = max(1, P // B) if check_every is None else int(check_every)
     use_numba = HAVE_NUMBA if use_numba is None else use_numba
     if use_numba and not HAVE_NUMBA:
         raise ParameterError("numba is not installed (pip install 'sgdnoise[fast]')")

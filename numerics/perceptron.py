@@ -22,6 +22,7 @@ learning rate αη, scaled by 1/α — everything depends on (αη, B) up to tha
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,14 +139,19 @@ def generalisation_error(w: np.ndarray, chi: float) -> np.ndarray:
     return ndtr(arg) @ weights
 
 
+@functools.lru_cache(maxsize=1)
 def digits_parity() -> Dataset:
     """scikit-learn's digits (1 797 images, 8×8) with parity labels y = +1 (even digit) / −1 (odd), pixels
-    standardised one by one (mean 0, variance 1; the 3 constant pixels dropped: d = 61)."""
+    standardised one by one (mean 0, variance 1; the 3 constant pixels dropped: d = 61). Loaded once per
+    process (every digits training task of a sweep uses it); the arrays are read-only."""
     from .mlp import load_digits_data
 
     X, digit = load_digits_data(10, standardise=False)
     X = X[:, X.std(axis=0) > 0]
-    return Dataset((X - X.mean(axis=0)) / X.std(axis=0), np.where(digit % 2 == 0, 1.0, -1.0))
+    data = Dataset((X - X.mean(axis=0)) / X.std(axis=0), np.where(digit % 2 == 0, 1.0, -1.0))
+    data.X.setflags(write=False)
+    data.y.setflags(write=False)
+    return data
 
 
 DATA_KINDS = ("synthetic", "digits")
@@ -187,8 +193,8 @@ def train(params: dict, seed: int) -> dict:
     if unknown:
         raise ParameterError(f"unknown train parameters {sorted(unknown)}; known: {sorted(TRAIN_DEFAULTS)}")
     require_choice("data", p["data"], DATA_KINDS)
-    P, R, B = (require_int_in_range(k, p[k], 1) for k in ("n_samples", "n_replicas", "batch_size"))
-    require_int_in_range("batch_size", B, 1, P)
+    P, R = (require_int_in_range(k, p[k], 1) for k in ("n_samples", "n_replicas"))
+    B = require_int_in_range("batch_size", p["batch_size"], 1, P)
     eta, alpha = require_positive("eta", p["eta"]), require_positive("alpha", p["alpha"])
     X, y, test_error = _training_sets(p, np.random.default_rng(child_seed(seed, 0)))
     d = X.shape[-1]
