@@ -14,11 +14,12 @@ __all__ = ["SgdNoiseError", "ParameterError", "UnknownNameError", "NotNormalisab
 class DivergenceError(SgdNoiseError, FloatingPointError):
     """SGD (or an SDE integration) left every bound: non-finite or exploding weights.
 
-    ``step`` is the first step at which divergence was seen, ``eta`` the learning rate, and
-    ``partial`` whatever had been gathered before (observers, last finite state), so nothing is lost.
+    ``step`` is the first step at which divergence was seen (None inside a single step, before the caller
+    adds it), ``eta`` the learning rate, and ``partial`` whatever had been gathered before (observers, last
+    finite state), so nothing is lost.
     """
 
-    def __init__(self, message: str, *, step: int, eta: float | None = None, partial=None):
+    def __init__(self, message: str, *, step: int | None = None, eta: float | None = None, partial=None):
         super().__init__(message)
         self.step, self.eta, self.partial = step, eta, partial
 

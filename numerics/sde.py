@@ -1,4 +1,4 @@
-"""Batched ensemble integrators for Itô SDEs (Euler–Maruyama and Milstein).
+"""Batched ensemble integrators for Itô SDEs (Euler–Maruyama, Milstein, tamed and adaptive Euler–Maruyama).
 
 Convention (the package's, see ``derivations.sde``): an Itô SDE
 
@@ -28,6 +28,7 @@ Pipeline::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
@@ -45,6 +46,8 @@ __all__ = [
     "compile_sde",
     "EulerMaruyama",
     "Milstein",
+    "TamedEulerMaruyama",
+    "AdaptiveEulerMaruyama",
     "SCHEMES",
     "SDESolution",
     "integrate",
@@ -258,14 +261,23 @@ def compile_sde(sde: SDE, parameters: Mapping[sp.Symbol | str, Any] | None = Non
 
 # --------------------------------------------------------------------------- schemes
 
+def _noise_coefficient(sde: CompiledSDE, t: float, x: _Array) -> _Array:
+    """G̃(x, t) per path: (n_paths, n) for scalar and diagonal noise (the compact form), else (n_paths, n, m)."""
+    return sde.noise(t, x) if sde.noise_type == "general" else sde.noise_compact(t, x)
+
+
+def _apply_noise(sde: CompiledSDE, g: _Array, dw: _Array) -> tuple[_Array, _Array | None]:
+    """G̃ ΔW (n_paths, n) from :func:`_noise_coefficient`'s ``g``, and the per-coordinate ΔW Milstein uses (or None)."""
+    if sde.noise_type == "scalar":
+        return g * dw[:, :1], dw[:, :1]
+    if sde.noise_type == "diagonal":
+        return g * dw, dw
+    return np.einsum("pij,pj->pi", g, dw), None
+
+
 def _diffusion_increment(sde: CompiledSDE, t: float, x: _Array, dw: _Array) -> tuple[_Array, _Array | None]:
     """G̃(x, t) ΔW (n_paths, n), and the per-coordinate increment ΔW used by Milstein (or None)."""
-    if sde.noise_type == "scalar":
-        dw_eff = dw[:, :1]
-        return sde.noise_compact(t, x) * dw_eff, dw_eff
-    if sde.noise_type == "diagonal":
-        return sde.noise_compact(t, x) * dw, dw
-    return np.einsum("pij,pj->pi", sde.noise(t, x), dw), None
+    return _apply_noise(sde, _noise_coefficient(sde, t, x), dw)
 
 
 class EulerMaruyama:
@@ -279,6 +291,7 @@ class EulerMaruyama:
     strong_order: ClassVar[float] = 0.5
     weak_order: ClassVar[float] = 1.0
     noise_types: ClassVar[frozenset[str]] = frozenset({"scalar", "diagonal", "general"})
+    refines: ClassVar[bool] = False  # True: step() takes a ``bridge`` generator to split steps (Brownian bridge)
 
     def check(self, sde: CompiledSDE) -> None:
         """Raise :class:`ParameterError` if this scheme cannot integrate ``sde``."""
@@ -327,8 +340,9 @@ class TamedEulerMaruyama(EulerMaruyama):
     X_{k+1} = X_k + a Δt / (1 + Δt ‖a‖) + G̃ ΔW_k, with ‖a‖ the Euclidean norm of the drift of each path.
 
     Itô; strong order 0.5, weak order 1.0 (the taming changes a step by O(Δt²)). For superlinearly growing
-    drifts (e.g. the deep-linear mode SDE, drift ∝ a^{2L−1}) plain Euler–Maruyama has diverging moments and
-    blows up on rare paths whatever Δt; the tamed drift increment is bounded by 1 per step.
+    drifts with at most linearly growing noise plain Euler–Maruyama has diverging moments and blows up on rare
+    paths whatever Δt; the tamed drift increment is bounded by 1 per step. The noise is not tamed: where it
+    grows superlinearly too (the deep-linear mode SDE) use :class:`AdaptiveEulerMaruyama`.
     """
 
     name: ClassVar[str] = "tamed_euler_maruyama"
@@ -340,8 +354,76 @@ class TamedEulerMaruyama(EulerMaruyama):
         return x + a * dt / (1.0 + dt * np.linalg.norm(a, axis=1, keepdims=True)) + diff
 
 
+class AdaptiveEulerMaruyama(EulerMaruyama):
+    """Euler–Maruyama with per-path dyadic refinement of steps that would be too large.
+
+    A step of size h from X is taken as X + a h + G̃ ΔW if both the drift increment and the noise scale are small
+    relative to the state, ‖a(X)‖ h ≤ ρ(1 + ‖X‖) and ‖G̃(X)‖_F √h ≤ ρ(1 + ‖X‖); otherwise it is split in two halves,
+    recursively (at most ``max_halvings`` times, ``max_substeps`` in all per step), the increment of the first half drawn from the Brownian bridge,
+    ΔW₁ | ΔW ~ N(ΔW/2, (h/4) I) (Lévy's construction, as in Gaines & Lyons 1997, SIAM J. Appl. Math. 57, 1455), so
+    every path is still driven by one Brownian path. The refinement rule is in the spirit of the adaptive
+    Euler–Maruyama of Lamba, Mattingly & Stuart (2007, IMA J. Numer. Anal. 27, 479), here bounding the noise as
+    well as the drift: with a superlinearly growing *diffusion* (the deep-linear mode SDE, G̃ ∝ a^{2L−1}) plain
+    and drift-tamed Euler–Maruyama blow up on rare excursions whatever Δt, because one Gaussian kick at large |a|
+    lands where the next is larger still.
+
+    Paths that never need refining are stepped exactly as by :class:`EulerMaruyama` (bit for bit, with the same
+    increments); the bridge draws come from a stream of their own (see :func:`integrate`). Itô; strong order
+    0.5, weak order 1 (as Δt → 0 at fixed ρ no step on a bounded set is refined).
+    """
+
+    name: ClassVar[str] = "adaptive_euler_maruyama"
+    refines: ClassVar[bool] = True
+
+    def __init__(self, rho: float = 0.25, max_halvings: int = 60, max_substeps: int = 1_000_000):
+        if isinstance(rho, bool) or not isinstance(rho, (int, float, np.integer, np.floating)) \
+                or not (np.isfinite(rho) and rho > 0):
+            raise ParameterError(f"rho must be a finite number > 0, got {rho!r}")
+        self.rho = float(rho)
+        self.max_halvings = _check_count("max_halvings", max_halvings, 0)
+        self.max_substeps = _check_count("max_substeps", max_substeps)
+
+    def step(self, sde: CompiledSDE, t: float, x: _Array, dt: float, dw: _Array, *,
+             bridge: np.random.Generator | None = None) -> _Array:
+        """One step of size ``dt`` for the ensemble ``x`` (n_paths, n), refined per path where needed.
+
+        ``bridge``: the generator of the Brownian-bridge draws (fresh entropy if None). Raises
+        :class:`DivergenceError` when a path would need more than ``max_halvings`` halvings, or the ensemble more
+        than ``max_substeps`` refined substeps, within this step (an exploding or hopelessly stiff SDE)."""
+        budget = [self.max_substeps]
+        return self._advance(sde, t, x, dt, dw, as_generator(bridge), 0, budget)
+
+    def _advance(self, sde, t, x, dt, dw, bridge, level, budget):
+        a, g = sde.drift(t, x), _noise_coefficient(sde, t, x)
+        size = self.rho * (1.0 + np.linalg.norm(x, axis=1))
+        noise = np.sqrt((g * g).reshape(len(x), -1).sum(axis=1) * dt)
+        # a non-finite state is stepped (and reported by integrate), not refined
+        coarse = (np.linalg.norm(a, axis=1) * dt > size) | (noise > size)
+        if not coarse.any():
+            return x + a * dt + _apply_noise(sde, g, dw)[0]
+        budget[0] -= 2 * int(coarse.sum())
+        if level == self.max_halvings or budget[0] < 0:
+            why = (f"a path still needs a smaller step after max_halvings = {level} halvings" if budget[0] >= 0 else
+                   f"the ensemble needs more than max_substeps = {self.max_substeps} refined substeps")
+            raise DivergenceError(f"{why} (state {x[coarse][0].tolist()}): the solution explodes, or it is too "
+                                  f"stiff for rho = {self.rho:g} at this dt")
+        out = np.empty_like(x)
+        fine = ~coarse
+        out[fine] = x[fine] + a[fine] * dt + _apply_noise(sde, g[fine], dw[fine])[0]
+        w = dw[coarse]
+        w1 = 0.5 * w + 0.5 * np.sqrt(dt) * bridge.standard_normal(w.shape)
+        mid = self._advance(sde, t, x[coarse], 0.5 * dt, w1, bridge, level + 1, budget)
+        out[coarse] = self._advance(sde, t + 0.5 * dt, mid, 0.5 * dt, w - w1, bridge, level + 1, budget)
+        return out
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(rho={self.rho!r}, max_halvings={self.max_halvings!r}, "
+                f"max_substeps={self.max_substeps!r})")
+
+
 SCHEMES: dict[str, type[EulerMaruyama]] = {"euler_maruyama": EulerMaruyama, "milstein": Milstein,
-                                           "tamed_euler_maruyama": TamedEulerMaruyama}
+                                           "tamed_euler_maruyama": TamedEulerMaruyama,
+                                           "adaptive_euler_maruyama": AdaptiveEulerMaruyama}
 
 
 def _resolve_scheme(scheme) -> EulerMaruyama:
@@ -412,6 +494,10 @@ class SDESolution:
         return self.values[-1]
 
 
+def _divergence_prefix(scheme: str, step: int, n_steps: int, t: float, dt: float) -> str:
+    return f"{scheme} diverged at step {step} of {n_steps} (t = {t:.6g}, dt = {dt:.3g})"
+
+
 def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int, *,
               parameters: Mapping[sp.Symbol | str, Any] | None = None,
               scheme: str | EulerMaruyama = "euler_maruyama", seed=None,
@@ -426,6 +512,9 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
       order 0.5, weak order 1; any noise;
     - ``scheme="milstein"``: adds ½ c (ΔW_k² − Δt) (see :class:`Milstein`) — strong order 1,
       weak order 1; scalar or commutative diagonal noise only.
+    - ``scheme="tamed_euler_maruyama"`` (:class:`TamedEulerMaruyama`): drift increments bounded;
+    - ``scheme="adaptive_euler_maruyama"`` (:class:`AdaptiveEulerMaruyama`): Euler–Maruyama whose steps are
+      halved per path (Brownian bridge) where drift or noise would move a path too far — for superlinear noise.
 
     ``sde`` is an :class:`~derivations.sde.ItoSDE` (compiled here with ``parameters``) or a
     :class:`CompiledSDE` from :func:`compile_sde` (reuse it across calls to lambdify once).
@@ -434,6 +523,8 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
     ``brownian_increments`` of shape (n_steps, n_paths, m), independent standard increments with
     variance Δt (see :func:`brownian_increments`,
     :func:`coarsen_increments`), to reuse the same Brownian paths at several step sizes.
+    A refining scheme draws its Brownian-bridge points from a child stream of ``seed`` (``rng.spawn``), or
+    — with ``brownian_increments`` — from ``default_rng(seed)``.
     ``save_every=k`` saves every k-th step (and always t0 and t1); by default only t0 and t1.
 
     Returns :class:`SDESolution` with ``values`` of shape (n_saved, n_paths, n).
@@ -479,9 +570,12 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
 
     dt = (t1f - t0f) / n_steps
     sqrt_dt = np.sqrt(dt)
+    bridge = None
     if brownian_increments is not None:
-        if seed is not None:
+        if seed is not None and not scheme_obj.refines:
             raise ParameterError("give either seed or brownian_increments, not both")
+        if scheme_obj.refines:
+            bridge = as_generator(seed)
         dws = np.asarray(brownian_increments, dtype=float)
         if dws.shape != (n_steps, n_paths, m):
             raise ParameterError(
@@ -491,6 +585,9 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
     else:
         dws = None
         rng = as_generator(seed)
+        if scheme_obj.refines:  # a child stream: the increments are those of every other scheme with this seed
+            bridge = rng.spawn(1)[0]
+    step = partial(scheme_obj.step, bridge=bridge) if scheme_obj.refines else scheme_obj.step
 
     saved_steps = list(range(0, n_steps + 1, save_every))
     if saved_steps[-1] != n_steps:
@@ -498,6 +595,10 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
     values = np.empty((len(saved_steps), n_paths, n))
     values[0] = x
     slot = 1
+
+    def _saved(n_saved: int) -> SDESolution:
+        return SDESolution(times=t0f + np.array(saved_steps[:n_saved], dtype=float) * dt, values=values[:n_saved])
+
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for k in range(n_steps):
             t = t0f + k * dt
@@ -506,18 +607,19 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
                 dw = sqrt_dt * dw
             else:
                 dw = dws[k]
-            x = scheme_obj.step(compiled, t, x, dt, dw)
+            where = partial(_divergence_prefix, scheme_obj.name, k + 1, n_steps, t + dt, dt)  # formatted only if needed
+            try:
+                x = step(compiled, t, x, dt, dw)
+            except DivergenceError as exc:
+                raise DivergenceError(f"{where()}: {exc}", step=k + 1, partial=_saved(slot)) from None
             if not np.isfinite(x.sum()):
                 bad = ~np.isfinite(x).all(axis=1)
                 if bad.any():
                     first = int(np.argmax(bad))
-                    partial = SDESolution(times=t0f + np.array(saved_steps[:slot], dtype=float) * dt,
-                                          values=values[:slot])
                     raise DivergenceError(
-                        f"{scheme_obj.name} diverged at step {k + 1} of {n_steps} (t = {t + dt:.6g}, "
-                        f"dt = {dt:.3g}): {int(bad.sum())} of {n_paths} paths non-finite (first: path "
+                        f"{where()}: {int(bad.sum())} of {n_paths} paths non-finite (first: path "
                         f"{first}, state {x[first].tolist()}); reduce dt or check the SDE",
-                        step=k + 1, partial=partial)
+                        step=k + 1, partial=_saved(slot))
             if k + 1 == saved_steps[slot]:
                 values[slot] = x
                 slot += 1

@@ -12,11 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
+from scipy import stats
 
 from derivations.errors import ParameterError, SgdNoiseError, UnknownNameError
 from derivations.sde import ItoSDE
 from numerics.errors import DivergenceError
 from numerics.sde import (
+    AdaptiveEulerMaruyama,
     CompiledSDE,
     EulerMaruyama,
     Milstein,
@@ -28,7 +30,7 @@ from numerics.sde import (
     integrate,
 )
 
-SCHEMES = {"euler_maruyama": EulerMaruyama, "milstein": Milstein}  # the tamed scheme: its own tests below
+SCHEMES = {"euler_maruyama": EulerMaruyama, "milstein": Milstein}  # tamed and adaptive: own tests below
 
 # Slope tolerance for the fitted convergence orders. With 2000 shared paths the Monte Carlo
 # error of a fitted slope is ~0.02; the rest of the allowance covers pre-asymptotic curvature
@@ -435,10 +437,12 @@ def test_tamed_scheme_survives_a_superlinear_drift_that_breaks_euler_maruyama():
     assert np.all(np.isfinite(sol.final)) and np.abs(sol.final).max() < 5
 
 
-def test_tamed_scheme_strong_and_weak_order_on_a_relaxing_gbm():
+@pytest.mark.parametrize("scheme", [TamedEulerMaruyama, AdaptiveEulerMaruyama])
+def test_tamed_and_adaptive_strong_and_weak_order_on_a_relaxing_gbm(scheme):
     """dX = −X dt + 0.8 X dW (exact: X₀ exp(−1.32 t + 0.8 W_t)). The taming changes a step by Δt²|a|², so its
     orders are those of Euler–Maruyama (0.5 strong, 1 weak) once Δt|a| ≪ 1 — true here, unlike on the growing
-    GBMs of the grid above (|a| up to ~10 there: pre-asymptotic slopes 0.6 and 0.8 over the same Δt range)."""
+    GBMs of the grid above (|a| up to ~10 there: pre-asymptotic slopes 0.6 and 0.8 over the same Δt range).
+    The adaptive scheme refines only paths far from O(1) values here (0.8|x|√Δt > ρ(1 + |x|))."""
     x = sp.Symbol("x", real=True)
     sde = compile_sde(ItoSDE([x], [-x], sp.Matrix([[sp.Rational(4, 5) * x]])))
     T, n_paths, levels = 1.0, 20000, [16, 32, 64, 128, 256, 512]
@@ -447,11 +451,78 @@ def test_tamed_scheme_strong_and_weak_order_on_a_relaxing_gbm():
     strong, weak, dts = [], [], []
     for n in levels:
         inc = coarsen_increments(dw, levels[-1] // n) if n < levels[-1] else dw
-        sol = integrate(sde, 1.0, T, n, n_paths, brownian_increments=inc, scheme="tamed_euler_maruyama")
+        sol = integrate(sde, 1.0, T, n, n_paths, brownian_increments=inc, scheme=scheme.name,
+                        seed=3 if scheme.refines else None)
         dts.append(T / n)
         diff = sol.final - exact  # the exact solution on the same path: control variate for the weak error
         strong.append(np.sqrt(np.mean(diff ** 2)))
         weak.append(abs(diff.mean()))
         assert weak[-1] > 5 * diff.std(ddof=1) / np.sqrt(n_paths) or n > 64, "bias must dominate noise in the fit"
-    assert abs(fit_order(dts, strong) - TamedEulerMaruyama.strong_order) < ORDER_TOL
-    assert abs(fit_order(dts[:4], weak[:4]) - TamedEulerMaruyama.weak_order) < WEAK_ORDER_TOL
+    assert abs(fit_order(dts, strong) - scheme.strong_order) < ORDER_TOL
+    assert abs(fit_order(dts[:4], weak[:4]) - scheme.weak_order) < WEAK_ORDER_TOL
+
+
+def test_adaptive_scheme_equals_euler_maruyama_where_nothing_is_refined():
+    """A well-resolved OU ensemble: no step is refined, so the adaptive scheme is Euler–Maruyama bit for bit
+    (its bridge draws come from a child stream and leave the increments alone)."""
+    x = sp.Symbol("x", real=True)
+    sde = compile_sde(ItoSDE([x], [-x], sp.Matrix([[sp.Rational(1, 2)]])))
+    em = integrate(sde, 1.0, 2.0, 200, 500, seed=9, save_every=20)
+    adaptive = integrate(sde, 1.0, 2.0, 200, 500, seed=9, save_every=20, scheme="adaptive_euler_maruyama")
+    np.testing.assert_array_equal(em.values, adaptive.values)
+
+
+def test_adaptive_refinement_follows_the_given_brownian_path():
+    """GBM dX = −X dt + 0.8 X dW on given increments of a coarse grid (Δt = 1/8). With ρ = 0.02 every step is
+    split into ~2⁵ bridge-refined substeps, so the strong error against the exact solution on the *same* path must
+    fall to that of Euler–Maruyama on a grid ≥ 8× finer; a bridge with the wrong conditional law (e.g. fresh
+    increments, ignoring ΔW) would leave an O(1) error instead. Control: Euler–Maruyama at the coarse Δt is ≥ 3×
+    worse than the refined scheme."""
+    x = sp.Symbol("x", real=True)
+    sde = compile_sde(ItoSDE([x], [-x], sp.Matrix([[sp.Rational(4, 5) * x]])))
+    n_paths, n_fine = 4000, 64
+    fine = brownian_increments(n_fine, n_paths, 1, 1.0 / n_fine, seed=21)
+    exact = np.exp(-1.32 + 0.8 * fine.sum(axis=0))
+    coarse = coarsen_increments(fine, 8)
+
+    def error(sol):
+        return np.sqrt(np.mean((sol.final - exact) ** 2))
+
+    refined = error(integrate(sde, 1.0, 1.0, 8, n_paths, brownian_increments=coarse, seed=4,
+                              scheme=AdaptiveEulerMaruyama(rho=0.02)))
+    em_fine = error(integrate(sde, 1.0, 1.0, n_fine, n_paths, brownian_increments=fine))
+    em_coarse = error(integrate(sde, 1.0, 1.0, 8, n_paths, brownian_increments=coarse))
+    assert refined < em_fine and em_coarse > 3 * refined, (refined, em_fine, em_coarse)
+
+
+def test_adaptive_scheme_samples_the_stationary_law_of_a_superlinear_noise_sde():
+    """dX = −X(1 + X²) dt + (1 + X²) dW: drift and noise both superlinear. Zero-flux Fokker–Planck (Itô):
+    p ∝ g⁻² exp(∫2a/g²) = (1 + x²)⁻³, a Student t with ν = 5 and scale 1/√5. Euler–Maruyama (Δt = 0.01) blows
+    up on rare large kicks; the adaptive scheme's ensemble at t = 8 (relaxation time ~1) passes a KS test
+    against the t law at α = 10⁻³ (the false-failure probability; the Δt bias is below the resolution of 4000
+    paths). Negative control: the density without the 1/g² prefactor, (1 + x²)⁻¹ (Cauchy), is rejected."""
+    x = sp.Symbol("x", real=True)
+    sde = compile_sde(ItoSDE([x], [-x * (1 + x ** 2)], sp.Matrix([[1 + x ** 2]])))
+    with pytest.raises(DivergenceError, match="euler_maruyama diverged"):
+        integrate(sde, 0.0, 8.0, 800, 4000, seed=5)
+    xt = integrate(sde, 0.0, 8.0, 800, 4000, seed=5, scheme="adaptive_euler_maruyama").final[:, 0]
+    assert stats.kstest(xt, stats.t(df=5, scale=1 / np.sqrt(5)).cdf).pvalue > 1e-3
+    assert stats.kstest(xt, stats.cauchy.cdf).pvalue < 1e-3
+
+
+def test_adaptive_scheme_reports_an_exploding_solution():
+    """dX = X² dW... with drift X³ explodes in finite time: the refinement budget runs out and the error says so
+    (step, time, partial solution) instead of refining forever."""
+    x = sp.Symbol("x", real=True)
+    sde = ItoSDE([x], [x ** 3], sp.Matrix([[x ** 2]]))
+    with pytest.raises(DivergenceError, match="adaptive_euler_maruyama diverged at step .*halvings") as info:
+        integrate(sde, 1.0, 2.0, 20, 10, seed=1, save_every=1,
+                  scheme=AdaptiveEulerMaruyama(max_halvings=30, max_substeps=10_000))
+    assert info.value.step >= 1 and info.value.partial.values.shape[1:] == (10, 1)
+
+
+@pytest.mark.parametrize("kwargs", [dict(rho=0), dict(rho=float("nan")), dict(rho=True), dict(max_halvings=-1),
+                                    dict(max_substeps=0)])
+def test_adaptive_scheme_validates_its_parameters(kwargs):
+    with pytest.raises(ParameterError):
+        AdaptiveEulerMaruyama(**kwargs)
