@@ -16,7 +16,7 @@ from .linreg_checks import measure_stationary_covariance
 from .models import LeastSquares
 from .rng import as_generator
 from .sgd import MomentObserver, Observer, TrajectoryObserver, run_sgd
-from .stats import false_failure_probability, replica_mean
+from .stats import Estimate, false_failure_probability, replica_mean
 from .two_layer import (TwoLayerLinear, covariance_principal_components, flatness, linearised_covariance,
                         noise_balanced_state, teacher_data, variance_flatness_fit)
 
@@ -222,11 +222,47 @@ def measured_variance_flatness(model, ds, center, samples, loss_block: slice):
 
 
 def _late_samples(model, ds, theta, params, eta, B, block: slice, burn: int, seed: int) -> np.ndarray:
+    """Strided samples of ``block`` after the burn-in, shape (T, R, d): replicas kept apart for standard errors."""
     traj = TrajectoryObserver(lambda w: w[:, block], stride=params["stride"])
     run_sgd(model, ds, eta=eta, batch_size=B, n_steps=burn + params["n_steps"], n_replicas=params["n_replicas"],
             w0=theta, seed=seed, observers=[traj])
-    late = traj.values[traj.steps > burn]
-    return late.reshape(-1, late.shape[-1])
+    return traj.values[traj.steps > burn]
+
+
+def direction_variances(samples, directions) -> Estimate:
+    """Variance of (T, R, d) samples along each column of ``directions`` about the pooled mean: per-replica
+    time averages of the squared projection, then the mean over independent replicas with its standard error
+    (``replica_mean``), which holds however strongly each replica's samples are correlated in time."""
+    samples = np.asarray(samples, dtype=float)
+    centred = samples - samples.reshape(-1, samples.shape[-1]).mean(axis=0)
+    return replica_mean(((centred @ directions) ** 2).mean(axis=0))
+
+
+def _single_layer_variances(params: dict, seed: int) -> tuple[Comparison, str]:
+    """The single-layer control of ``fluct.ivfr``: PCA variances of least-squares SGD against the exact discrete
+    stationary Σ (Σ_ii along the measured directions), and against an IVFR σ_i² = c F_i^(−ψ), ψ = 2, c fitted."""
+    N1, P1 = params["single_features"], int(round(params["single_ratio"] * params["single_features"]))
+    ds1 = gaussian_teacher(N1, params["noise_std"], seed=seed).dataset(P1, seed=seed + 1)
+    w_hat = least_squares_solution(ds1.X, ds1.y)
+    lsq, eta1 = LeastSquares(N1), params["single_eta"]
+    S1 = discrete_stationary_covariance(ds1.X, ds1.y, eta1, 1)
+    burn1 = int(np.ceil(params["relaxations"] / (eta1 * np.linalg.eigvalsh(hessian(ds1.X))[0])))
+    samples1 = _late_samples(lsq, ds1, w_hat, params, eta1, 1, slice(0, N1), burn1, seed + 20)
+    _, F1, D1 = measured_variance_flatness(lsq, ds1, w_hat, samples1.reshape(-1, N1), slice(0, N1))
+    est = direction_variances(samples1, D1)
+    exact = np.einsum("ik,ij,jk->k", D1, S1, D1)
+    # the wrong law's best case: c by weighted least squares of ln σ_i² + ψ ln F_i (weights 1/se(ln σ_i²)²)
+    weights = (est.value / est.stderr) ** 2
+    ln_c = np.sum(weights * (np.log(est.value) + IVFR_PSI * np.log(F1))) / weights.sum()
+    ivfr = np.exp(ln_c) * F1 ** -IVFR_PSI
+    fit1 = variance_flatness_fit(est.value, F1)
+    cmp = Comparison.make([f"single layer: var along PCA direction {i + 1}" for i in range(N1)], exact, est.value,
+                          est.stderr, ivfr, f"single layer obeys an IVFR sigma_i^2 = c F_i^(-{IVFR_PSI:g}) (c fitted)", z=Z)
+    note = (f"single layer (N = {N1}, P = {P1}, eta = {eta1:g}, B = 1; {burn1} burn-in steps): PCA variances vs the exact "
+            f"discrete Sigma along the same directions, max |z| = {max(abs(r.z) for r in cmp.rows):.2f}; an IVFR with "
+            f"psi = {IVFR_PSI:g} misses them by up to {cmp.negative_control.max_abs_z:.1f} standard errors "
+            f"(log-log fit: psi = {fit1.psi:.2f} +- {fit1.psi_stderr:.2f}, i.e. no inverse relation)")
+    return cmp, note
 
 
 def _run_ivfr(params: dict, seed: int) -> CheckResult:
@@ -242,45 +278,23 @@ def _run_ivfr(params: dict, seed: int) -> CheckResult:
     fit_p = variance_flatness_fit(var_p, flatness(loss, theta, full_p))
     burn = _burn_in(lin, eta, params["relaxations"])
     samples = _late_samples(model, ds, theta, params, eta, B, second, burn, seed + 10)
-    var_m, F_m, _ = measured_variance_flatness(model, ds, theta, samples, second)
+    var_m, F_m, _ = measured_variance_flatness(model, ds, theta, samples.reshape(-1, samples.shape[-1]), second)
     fit_m = variance_flatness_fit(var_m, F_m)
     cmp = Comparison.make(["psi (two-layer, second layer)"], [fit_p.psi], [fit_m.psi], [fit_m.psi_stderr], [-2.0],
                           "equilibrium (Boltzmann, isotropic temperature): sigma^2 ~ F^2, psi = -2", z=Z)
-    # single layer: same pipeline; no IVFR — its flatness range is far too narrow for its variance range
-    # (an IVFR σ² ∝ F^(−ψ) would need ln(F_max/F_min) >= ln(σ²_max/σ²_min)/ψ)
-    N1, P1 = params["single_features"], int(round(params["single_ratio"] * params["single_features"]))
-    ds1 = gaussian_teacher(N1, params["noise_std"], seed=seed).dataset(P1, seed=seed + 1)
-    w_hat = least_squares_solution(ds1.X, ds1.y)
-    lsq = LeastSquares(N1)
-    eta1 = params["single_eta"]
-    S1 = discrete_stationary_covariance(ds1.X, ds1.y, eta1, 1)
-    burn1 = int(np.ceil(params["relaxations"] / (eta1 * np.linalg.eigvalsh(hessian(ds1.X))[0])))
-    samples1 = _late_samples(lsq, ds1, w_hat, params, eta1, 1, slice(0, N1), burn1, seed + 20)
-    var1, F1, _ = measured_variance_flatness(lsq, ds1, w_hat, samples1, slice(0, N1))
-    fit1 = variance_flatness_fit(var1, F1)
-    needed = np.log(var1.max() / var1.min()) / IVFR_PSI
-    observed = np.log(F1.max() / F1.min())
-    # ψ = 2 on the single layer is rejected by either piece of evidence: its flatness range is too narrow for
-    # its variance range, or the fitted ψ itself is more than Z standard errors from 2 (the range argument
-    # alone missed 2 of 20 seeds, where the fit gave ψ = −0.8 ± 0.4)
-    single_z = (fit1.psi - IVFR_PSI) / fit1.psi_stderr
-    single_rejected = bool(observed < needed or abs(single_z) > Z)
-    var1_p = covariance_principal_components(S1)[0]
+    # The single layer has no IVFR: with the same error bars its PCA variances match the exact discrete Σ and
+    # reject σ² ∝ F^(−2). (A control on the fitted ψ alone was weak: the log-log fit's standard error comes from
+    # the scatter about a power law that is not there, and left ψ = 2 unrejected under one seed of 20.)
+    single, single_note = _single_layer_variances(params, seed)
     lo, hi = fit_m.psi_interval
     notes = [f"two-layer (width {params['width']}, {len(var_m)} PCA directions of W2; window: {params['n_steps']} steps after "
              f"{burn} burn-in steps, every {params['stride']}th step, {params['n_replicas']} replicas pooled): "
              f"psi measured {fit_m.psi:.3f}, 95% CI [{lo:.3f}, {hi:.3f}]; predicted (linearised theory, same pipeline) "
-             f"{fit_p.psi:.3f}; psi = 2 {'inside' if lo <= 2 <= hi else 'outside'} the CI",
-             f"single layer (N = {N1}, P = {P1}): psi fit {fit1.psi:.3f} +- {fit1.psi_stderr:.3f}; "
-             f"ln(F_max/F_min) = {observed:.3f} but an IVFR with psi = {IVFR_PSI:g} would need >= {needed:.3f} for the "
-             f"observed ln(var_max/var_min) = {np.log(var1.max() / var1.min()):.3f} (predicted {np.log(var1_p.max() / var1_p.min()):.3f}); "
-             f"fitted psi vs {IVFR_PSI:g}: z = {single_z:.2f} -> {'rejected' if single_rejected else 'NOT rejected'}"]
-    control = NegativeControl(cmp.negative_control.description + "; single layer obeys an IVFR with psi = 2",
-                              cmp.negative_control.rejected and single_rejected, cmp.negative_control.max_abs_z)
-    base = comparison_result("fluct.ivfr", params, seed, cmp,
-                             f"|z| <= {Z:g} with the log-log fit's standard error (t interval, numerics.stats.power_law_fit)", notes)
-    return CheckResult(base.check, cmp.passed and control.rejected, base.params, seed, base.rows, control,
-                       base.tolerance, notes=base.notes)
+             f"{fit_p.psi:.3f}; psi = 2 {'inside' if lo <= 2 <= hi else 'outside'} the CI", single_note]
+    return _combine("fluct.ivfr", params, seed, [(cmp, "two-layer"), (single, "single layer")],
+                    f"|z| <= {Z:g}: two-layer psi with the log-log fit's standard error (t interval, "
+                    "numerics.stats.power_law_fit); single-layer variances with standard errors over independent replicas",
+                    notes)
 
 
 register_check(Check(
