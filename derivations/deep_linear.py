@@ -353,7 +353,6 @@ def _stationary_density() -> Derivation:
     sd1 = stationary_density((s - x, T * Q(x), x), domain=(-sp.oo, sp.oo), time_budget=_BUDGET)
     # L = 1: V = ½ ln(Q/σ²): Student-t
     V1 = sp.log(Q(u) / sigma ** 2) / 2
-    p1 = sp.powsimp(stationary_unnormalised(1, V1, x), force=True)
     nu = 1 + B / eta
     lam2 = sigma ** 2 / (2 * nu)
     student = (1 + (x - s) ** 2 / (nu * lam2)) ** (-(nu + 1) / 2)

@@ -47,7 +47,7 @@ def balance_model() -> SGDModel:
 def _law_of_balance() -> Derivation:
     model = balance_model()
     Delta, u, m_hat = sp.Symbol("Delta", real=True), sp.Symbol("u", real=True), sp.Symbol(r"\hat{m}", real=True)
-    Delta_w, u_w = w1 ** 2 - w2 ** 2, w1 * w2
+    Delta_w = w1 ** 2 - w2 ** 2
     grad_L = model.mean_gradient
     grad_Delta = sp.Matrix([sp.diff(Delta_w, v) for v in model.weights])
 

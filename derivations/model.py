@@ -394,7 +394,6 @@ class SGDModel:
     def derivation(self, sampling: str | None = None) -> Derivation:
         """A :class:`Derivation` with every step (render with ``.latex()``); the result is the Itô SDE with κ
         symbolic, and one step per sampling scheme gives κ (or only ``sampling`` when given)."""
-        n = self.weights.shape[0]
         w = self.weights
         grad_syms = [sp.Symbol(f"g_{{{sp.latex(wi)}}}") for wi in w]
         x_desc = ", ".join(sp.latex(v) for v in self.inputs)

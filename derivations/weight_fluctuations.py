@@ -217,7 +217,6 @@ def _two_layer() -> Derivation:
            "noise covariance $C_\\theta = J^T C_W J$ has off-diagonal layer blocks $J_1^T C_W J_2$ (shared residual), "
            "symmetric as a whole.",
            sp.Eq(sp.MatrixSymbol(r"C_\theta", Mh * N + K * Mh, Mh * N + K * Mh), Jm.T * sp.MatrixSymbol("C_W", K * N, K * N) * Jm))
-    Gm = sp.MatrixSymbol("G", Mh, Mh)
     d.step("Rescaling symmetry: $(W_1, W_2) \\to (G W_1, W_2 G^{-1})$ leaves $W_2W_1$ and $L$ unchanged; "
            "gradient flow conserves the balance matrix.",
            sp.Eq(sp.Derivative(Delta, sp.Symbol("t")), sp.ZeroMatrix(Mh, Mh)))

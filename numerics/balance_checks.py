@@ -18,7 +18,6 @@ the paired differences), no autocorrelation assumption.
 from __future__ import annotations
 
 import numpy as np
-import sympy as sp
 
 import derivations
 from derivations.law_of_balance import balance_model, s, sigma, w1, w2

@@ -5,16 +5,9 @@ w_{k+1} = w_k − η ĝ_k, ĝ_k the mean of the per-sample gradients x_i (wᵀx_
 for ``sampling="with_replacement"`` (B indices i.i.d. uniform on 0..P−1) and ``"without_replacement"``
 (a uniform B-subset each step, drawn by Floyd's algorithm), but with a different source of randomness:
 
-Counter-based streams. The 32-bit draw d = 0..B−1 of replica r at step k (k = 1..n_steps) is a pure
-function of (seed, r, k, d): with mix = the SplitMix64 finaliser (a bijection of 64-bit words),
-γ = 0x9E3779B97F4A7C15, (s₀, s₁) = ``SeedSequence(seed).generate_state(2, uint64)`` and J = ⌈B/2⌉,
-
-    key_r = mix(s₀ + (r + 1) γ),   word(r, k, j) = mix(key_r ⊕ mix(s₁ + (k J + j + 1) γ)),
-
-draw d is the low (d even) or high (d odd) half of word(r, k, ⌊d/2⌋), mapped to 0..n−1 by Lemire's
-multiply-shift with exact rejection (a rejected value h is replaced by the high half of mix(h + γ)).
-Results therefore do not depend on the number of threads, on how replicas are blocked, nor on how a run
-is cut into segments (``block_size`` is ignored). They are statistically identical to the reference
+Counter-based streams (:mod:`numerics.streams`): the minibatch of replica r at step k is a pure function
+of (seed, r, k), so results do not depend on the number of threads, on how replicas are blocked, nor on how
+a run is cut into segments (``block_size`` is ignored). They are statistically identical to the reference
 engine's but not bitwise equal to it (numpy's PCG64 streams per block are not reproduced).
 
 Two implementations of the same streams: numba kernels (parallel over replicas, many steps fused, the
@@ -53,50 +46,12 @@ import numpy as np
 from .data import Dataset
 from .errors import DivergenceError, ParameterError, require_choice
 from .models import LeastSquares
-from .rng import as_seed_sequence
 from .sgd import MomentObserver, Observer, SGDRun, TrajectoryObserver, _initial_weights, _progress
+from .streams import (HAVE_NUMBA, MASK32, SHIFT32, counter_word, draw_indices, draw_minibatches, mix, replica_key,
+                      seed_words)
 
-try:  # numba is optional (extra "fast"); without it the numpy fallback below runs the same streams
-    import numba
-except ImportError:  # pragma: no cover - exercised on machines without numba
-    numba = None
-
-HAVE_NUMBA = numba is not None
 FAST_SAMPLING = ("with_replacement", "without_replacement")
 KERNELS = ("primal", "dual")
-
-_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S32 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(32)
-_MASK32 = np.uint64(0xFFFFFFFF)
-_ONE = np.uint64(1)
-
-
-def _maybe_jit(fn):
-    """Compile a scalar/array uint64 helper with numba when available (numba also maps it over arrays)."""
-    return numba.njit(cache=True, inline="always")(fn) if HAVE_NUMBA else fn
-
-
-@_maybe_jit
-def _mix(z):
-    """SplitMix64 finaliser (Stafford's Mix13): a bijection of uint64 words (scalars or arrays)."""
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
-
-
-@_maybe_jit
-def _replica_key(s0, r):
-    """key_r = mix(s₀ + (r + 1) γ)."""
-    return _mix(s0 + (r + _ONE) * _GAMMA)
-
-
-@_maybe_jit
-def _word(key, s1, counter):
-    """word = mix(key_r ⊕ mix(s₁ + (counter + 1) γ)), counter = k J + j."""
-    return _mix(key ^ _mix(s1 + (counter + _ONE) * _GAMMA))
-
 
 _CHUNK = 4096  # steps per kernel launch at most (bounds the per-launch tables)
 _FLAG_CHECK, _FLAG_MOMENT, _FLAG_TRAJ = 1, 2, 4
@@ -106,11 +61,14 @@ _SIMD = 4  # float64 lanes of a 256-bit vector (AVX2): the dual kernel's row upd
 _DUAL_MAX_WIDTH = 1024  # the dual kernel keeps 2 rows of this many float64 per replica on the stack
 _STACK_ITEMS = 8192  # per-tile scratch up to this many 8-byte items lives on the stack, larger on the heap
 
-if HAVE_NUMBA:
+if HAVE_NUMBA:  # numba is optional (extra "fast"); without it the numpy fallback below runs the same streams
+    import numba
     from llvmlite import ir
     from numba import types
     from numba.core import cgutils
     from numba.extending import intrinsic
+
+    from .streams import bounded
 
     _jit = numba.njit(cache=True, inline="always")
 
@@ -157,35 +115,20 @@ if HAVE_NUMBA:
         return types.none(r, G, i, a, width), codegen
 
     @_jit
-    def _bounded_nb(h, n, threshold):
-        """Lemire's multiply-shift: a 32-bit h → uniform on 0..n−1, exact: the biased low values
-        (m mod 2³² < threshold = 2³² mod n) are rejected and h replaced by the high half of mix(h + γ).
-        ``threshold`` < 0: not precomputed (computed only in the rare case it can matter).
-        Vectorised twin: _bounded_numpy."""
-        m = h * n
-        if (m & _MASK32) < n:
-            if threshold < 0:
-                threshold = np.int64(((_MASK32 + _ONE) - n) % n)
-            while (m & _MASK32) < np.uint64(threshold):
-                h = _mix(h + _GAMMA) >> _S32
-                m = h * n
-        return np.int64(m >> _S32)
-
-    @_jit
     def _draw_nb(idx, key, T, dk, P, thr, B, without):
         """The B indices of one replica at step k0 + dk into idx (see the module docstring)."""
         word = np.uint64(0)
         for d in range(B):
             if d % 2 == 0:
-                word = _mix(key ^ T[dk, d // 2])
-                h = word & _MASK32
+                word = mix(key ^ T[dk, d // 2])
+                h = word & MASK32
             else:
-                h = word >> _S32
+                h = word >> SHIFT32
             if not without:
-                idx[d] = _bounded_nb(h, np.uint64(P), thr)
+                idx[d] = bounded(h, np.uint64(P), thr)
             else:  # Floyd: u uniform on 0..top; if u is taken already, take top
                 top = P - B + d
-                u = _bounded_nb(h, np.uint64(top + 1), -1)
+                u = bounded(h, np.uint64(top + 1), -1)
                 for e in range(d):
                     if idx[e] == u:
                         u = top
@@ -223,7 +166,7 @@ if HAVE_NUMBA:
         T = np.empty((n_k + 1, J), np.uint64)
         for dk in range(n_k + 1):
             for j in range(J):
-                T[dk, j] = _mix(s1 + (np.uint64((k0 + dk) * J + j) + _ONE) * _GAMMA)
+                T[dk, j] = counter_word(s1, np.uint64((k0 + dk) * J + j))
         return T
 
     @_jit
@@ -295,7 +238,7 @@ if HAVE_NUMBA:
                     wl, g = np.empty((TR, N)), np.empty((TR, N))
                 for q in range(TR):
                     r = min(t * TR + q, R - 1)  # a short last tile repeats its last replica (not stored twice)
-                    keys[q] = _replica_key(s0, np.uint64(r))
+                    keys[q] = replica_key(s0, np.uint64(r))
                     for n in range(N):
                         wl[q, n] = w[r, n]
                 for dk in range(n_k + 1):
@@ -344,7 +287,7 @@ if HAVE_NUMBA:
             events = np.array([dk for dk in range(1, n_k + 1)
                                if flags[dk] != 0 or (k0 + dk) % _RESYNC == 0 or dk == n_k], dtype=np.int64)
             for r in numba.prange(R):
-                key = _replica_key(s0, np.uint64(r))
+                key = replica_key(s0, np.uint64(r))
                 wq = numba.carray(_stack_pointer(NC, np.float64), NC)
                 res = numba.carray(_stack_pointer(PW, np.float64), PW)
                 beta = numba.carray(_stack_pointer(PW, np.float64), PW)
@@ -390,50 +333,6 @@ if HAVE_NUMBA:
                     beta_all[r, p] = beta[p]
 
         return dual if PW else primal
-
-
-def draw_minibatches(seed, replicas, step: int, batch_size: int, n_samples: int, sampling: str) -> np.ndarray:
-    """The indices (len(replicas), B) that the fast engine draws at ``step`` (numpy; the kernel draws the same)."""
-    s0, s1 = _seed_words(seed)
-    r = np.asarray(replicas, dtype=np.uint64)
-    return _draw_numpy(_replica_key(s0, r), s1, step, batch_size, n_samples, sampling == "without_replacement")
-
-
-def _seed_words(seed) -> tuple[np.uint64, np.uint64]:
-    s0, s1 = as_seed_sequence(seed).generate_state(2, np.uint64)
-    return np.uint64(s0), np.uint64(s1)
-
-
-def _bounded_numpy(h: np.ndarray, n: int) -> np.ndarray:
-    """Vectorised twin of the kernel's _bounded_nb (same rejection chain)."""
-    n64 = np.uint64(n)
-    threshold = np.uint64(((1 << 32) - n) % n)
-    m = h * n64
-    bad = (m & _MASK32) < threshold
-    while bad.any():
-        h = np.where(bad, _mix(h + _GAMMA) >> _S32, h)
-        m = h * n64
-        bad = (m & _MASK32) < threshold
-    return (m >> _S32).astype(np.int64)
-
-
-def _draw_numpy(keys: np.ndarray, s1, step: int, B: int, P: int, without: bool) -> np.ndarray:
-    J = (B + 1) // 2
-    idx = np.empty((keys.size, B), dtype=np.int64)
-    for d in range(B):
-        if d % 2 == 0:
-            word = _word(keys, s1, np.uint64(step * J + d // 2))
-            h = word & _MASK32
-        else:
-            h = word >> _S32
-        if not without:
-            idx[:, d] = _bounded_numpy(h, P)
-        else:
-            top = P - B + d
-            t = _bounded_numpy(h, top + 1)
-            taken = (idx[:, :d] == t[:, None]).any(axis=1)
-            idx[:, d] = np.where(taken, top, t)
-    return idx
 
 
 class SecondMomentObserver(MomentObserver):
@@ -541,7 +440,7 @@ def run_fast(model, data: Dataset, *, eta: float, batch_size: int, n_steps: int,
     w = _initial_weights(w0, n_replicas, n_params)
     for obs in observers:
         obs.allocate(n_replicas, n_params, n_steps)
-    s0, s1 = _seed_words(seed)
+    s0, s1 = seed_words(seed)
     X, y = np.ascontiguousarray(data.X), np.ascontiguousarray(data.y)
     args = (w, X, y, eta, batch_size, sampling == "without_replacement", s0, s1, n_steps, observers,
             check_every, divergence_bound, progress)
@@ -628,14 +527,14 @@ def _run_kernel(w, X, y, eta, B, without, s0, s1, n_steps, observers, check_ever
 
 def _run_numpy(w, X, y, eta, B, without, s0, s1, n_steps, observers, check_every, bound, progress):
     R = w.shape[0]
-    keys = _replica_key(s0, np.arange(R, dtype=np.uint64))
+    keys = replica_key(s0, np.arange(R, dtype=np.uint64))
     model = LeastSquares(X.shape[1])
     bar = _progress(R * n_steps, progress)
     for obs in observers:
         obs.update(0, w, slice(0, R))
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(1, n_steps + 1):
-            idx = _draw_numpy(keys, s1, k, B, X.shape[0], without)
+            idx = draw_indices(keys, s1, k, B, X.shape[0], without)
             w = w - eta * model.minibatch_gradient(w, X[idx], y[idx])
             if k % check_every == 0 or k == n_steps:
                 bad = ~(np.abs(w) <= bound).all(axis=1)

@@ -4,7 +4,7 @@ Same dynamics as ``run_sgd(HingePerceptron(...), index_data(P), stop_when=model.
 :mod:`numerics.perceptron`): margins h_μ = z_μ·w with z_μ = y_μ x_μ/√d, weights measured from w₀ (start at 0),
 w_{k+1} = w_k + (η/B) Σ_{b} z_{i_b} Θ(κ − h_{i_b}) (the mean hinge gradient over the minibatch), t = ηk.
 Minibatches: B indices i.i.d. uniform on 0..P−1 ("with replacement", the counter-based streams of
-:mod:`numerics.fast`, keyed by (seed, replica, step), so results do not depend on threads) or every index
+:mod:`numerics.streams`, keyed by (seed, replica, step), so results do not depend on threads) or every index
 every step (gradient descent, ``full_batch``).
 
 Why a kernel of its own: training to zero loss takes up to ~10⁶ steps at the P of the phase diagrams and the
@@ -20,12 +20,12 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ParameterError
-from .fast import HAVE_NUMBA, _seed_words, draw_minibatches
+from .streams import HAVE_NUMBA, MASK32, SHIFT32, draw_minibatches, replica_key, seed_words, stream_word
 
 if HAVE_NUMBA:
     import numba
 
-    from .fast import _bounded_nb, _replica_key, _word
+    from .streams import bounded
 
     @numba.njit(cache=True, parallel=True)
     def _train_kernel(Z, kappa, eta, B, full_batch, n_steps, check_every, s0, s1, w, last_update, fitted):
@@ -37,7 +37,7 @@ if HAVE_NUMBA:
         thr = np.int64(((1 << 32) - P) % P)
         for r in numba.prange(R):
             z = Z[r] if Z.shape[0] > 1 else Z[0]
-            key = _replica_key(s0, np.uint64(r))
+            key = replica_key(s0, np.uint64(r))
             wl = w[r].copy()
             g = np.empty(d)
             last, changed, done = 0, True, False
@@ -50,11 +50,11 @@ if HAVE_NUMBA:
                         i = b
                     else:
                         if b % 2 == 0:
-                            word = _word(key, s1, np.uint64(k * J + b // 2))
-                            h32 = word & np.uint64(0xFFFFFFFF)
+                            word = stream_word(key, s1, np.uint64(k * J + b // 2))
+                            h32 = word & MASK32
                         else:
-                            h32 = word >> np.uint64(32)
-                        i = _bounded_nb(h32, np.uint64(P), thr)
+                            h32 = word >> SHIFT32
+                        i = bounded(h32, np.uint64(P), thr)
                     h = 0.0
                     for n in range(d):
                         h += z[i, n] * wl[n]
@@ -106,7 +106,7 @@ def train_to_zero_loss(Z: np.ndarray, kappa: float, eta: float, batch_size: int,
     w = np.zeros((R, d))
     last = np.zeros(R, dtype=np.int64)
     fitted = np.zeros(R, dtype=bool)
-    s0, s1 = _seed_words(seed)
+    s0, s1 = seed_words(seed)
     if use_numba:
         _train_kernel(Z, float(kappa), float(eta), B, bool(full_batch), int(n_steps), check_every, s0, s1,
                       w, last, fitted)

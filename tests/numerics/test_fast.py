@@ -34,31 +34,6 @@ def fast_run(data, sampling="with_replacement", *, use_numba=None, **kw):
 
 
 @pytest.mark.parametrize("sampling", SCHEMES)
-def test_minibatches_are_uniform_and_the_right_kind(sampling):
-    """Every index is equally frequent (chi-square, p > 1e-6; each index is in a uniform B-subset with
-    probability B/P); the minibatches of neighbouring replicas, and of one replica at neighbouring steps,
-    are independent (chi-square contingency on their smallest indices); without replacement never
-    repeats an index within a step, with replacement does as often as it should."""
-    from scipy.stats import chi2_contingency, chisquare
-
-    P, B, R = 7, 3, 20_000
-    idx = fast.draw_minibatches(11, np.arange(R), 4, B, P, sampling)
-    assert idx.shape == (R, B) and idx.min() >= 0 and idx.max() < P
-    assert chisquare(np.bincount(idx.ravel(), minlength=P)).pvalue > 1e-6
-    following = fast.draw_minibatches(11, np.arange(R), 5, B, P, sampling)
-    for a, b in [(idx[:-1:2], idx[1::2]), (idx, following)]:
-        table = np.zeros((P, P))
-        np.add.at(table, (a.min(axis=1), b.min(axis=1)), 1)
-        table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
-        assert chi2_contingency(table).pvalue > 1e-6
-    repeats = (np.sort(idx, axis=1)[:, 1:] == np.sort(idx, axis=1)[:, :-1]).any(axis=1)
-    if sampling == "without_replacement":
-        assert not repeats.any()
-    else:  # P(repeat) = 1 − (P−1)(P−2)/P² for B = 3
-        assert_mc_agrees(replica_mean(repeats.astype(float)), 1 - (P - 1) * (P - 2) / P**2)
-
-
-@pytest.mark.parametrize("sampling", SCHEMES)
 def test_one_step_gradient_moments(data, sampling):
     """E ĝ = ∇L and Cov ĝ = κ C(w) with the scheme's κ; the other scheme's κ is rejected (negative control).
     False-failure probability < 1e-5."""
