@@ -12,6 +12,7 @@ SEEDS = range(100, 120)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # 20 full runs of a check: the default per-test limit is for one
 @pytest.mark.parametrize("name", check_names())
 def test_check_passes_and_rejects_control_under_20_seeds(name):
     failures, not_rejected = [], []
