@@ -80,6 +80,16 @@ def _file_stem(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+def measured_axis_scale(predicted, measured, decades: float = 2.0) -> str:
+    """"log" when every finite value is positive and they span more than ``decades`` decades (rows of one check
+    may mix an exponent ~1 with variances ~1e-3, which a linear axis piles up at 0), else "linear"."""
+    values = np.concatenate([np.ravel(np.asarray(predicted, dtype=float)), np.ravel(np.asarray(measured, dtype=float))])
+    values = values[np.isfinite(values)]
+    if values.size == 0 or values.min() <= 0:
+        return "linear"
+    return "log" if np.log10(values.max() / values.min()) > decades else "linear"
+
+
 def generic_figure(result: CheckResult, directory: Path, z: float = 5.0) -> Path:
     """z of every row within the ±z band (left), measured ± stderr vs predicted (right); one PNG."""
     from matplotlib.figure import Figure  # object API: no pyplot state, no display backend needed
@@ -104,9 +114,11 @@ def generic_figure(result: CheckResult, directory: Path, z: float = 5.0) -> Path
         lo, hi = finite.min(), finite.max()
         ax_m.plot([lo, hi], [lo, hi], "k--", lw=1, label="measured = predicted")
         ax_m.legend(loc="best", fontsize=8)
-    ax_m.set(xlabel="predicted", ylabel="measured ± stderr", title="measured vs predicted")
+    scale = measured_axis_scale(predicted, [r.measured for r in rows])
+    ax_m.set(xlabel="predicted", ylabel="measured ± stderr", title="measured vs predicted", xscale=scale, yscale=scale)
     fig.suptitle(f"{result.check}: {'PASSED' if result.passed else 'FAILED'}")
-    ax_m.ticklabel_format(style="sci", scilimits=(-3, 4))
+    if scale == "linear":
+        ax_m.ticklabel_format(style="sci", scilimits=(-3, 4))
     path = directory / f"{_file_stem(result.check)}.png"
     fig.savefig(path, dpi=110)
     return path

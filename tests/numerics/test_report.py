@@ -87,6 +87,20 @@ def test_figures_hook_adds_figures_and_a_failing_hook_only_leaves_a_note(tmp_pat
     assert [p.name for p in paths] == [f"{HOOKED}.png"] and "no data to plot" in notes[0]
 
 
+@pytest.mark.parametrize("predicted, measured, scale", [
+    ([2.7, 1e-3, 2e-3], [2.9, 1.1e-3, 1.9e-3], "log"),  # an exponent beside variances (fluct.ivfr)
+    ([1.0, 2.0], [1.1, 2.2], "linear"),                   # one decade: linear
+    ([-1.0, 1e-4, 10.0], [-1.0, 1e-4, 10.0], "linear"),   # a negative value cannot go on a log axis
+    ([0.0, 5.0], [0.1, 4.9], "linear"),
+    ([float("nan"), 1e-4, 10.0], [1.0, 1e-4, 10.0], "log"),
+])
+def test_generic_figure_uses_log_axes_when_positive_rows_span_decades(predicted, measured, scale, tmp_path):
+    assert report.measured_axis_scale(predicted, measured) == scale
+    rows = [Row(f"q{i}", p, m, 0.1 * abs(m), 0.0) for i, (p, m) in enumerate(zip(predicted, measured))]
+    result = CheckResult("x.y", True, {}, 0, rows, NegativeControl("w", True, 9.0), "|z| <= 5")
+    assert report.generic_figure(result, tmp_path).stat().st_size > 0
+
+
 def test_register_figures_refuses_a_second_hook(monkeypatch):
     monkeypatch.setitem(report._FIGURE_HOOKS, HOOKED, lambda r, d: [])
     with pytest.raises(ValueError, match="twice"):
