@@ -359,8 +359,8 @@ class AdaptiveEulerMaruyama(EulerMaruyama):
 
     A step of size h from X is taken as X + a h + G̃ ΔW if both the drift increment and the noise scale are small
     relative to the state, ‖a(X)‖ h ≤ ρ(1 + ‖X‖) and ‖G̃(X)‖_F √h ≤ ρ(1 + ‖X‖); otherwise it is split in two halves,
-    recursively (at most ``max_halvings`` times, ``max_substeps`` in all per step), the increment of the first half drawn from the Brownian bridge,
-    ΔW₁ | ΔW ~ N(ΔW/2, (h/4) I) (Lévy's construction, as in Gaines & Lyons 1997, SIAM J. Appl. Math. 57, 1455), so
+    recursively (at most ``max_halvings`` times, and at most ``max_substeps`` substeps per path and step), the
+    increment of the first half drawn from the Brownian bridge, ΔW₁ | ΔW ~ N(ΔW/2, (h/4) I) (Lévy's construction, as in Gaines & Lyons 1997, SIAM J. Appl. Math. 57, 1455), so
     every path is still driven by one Brownian path. The refinement rule is in the spirit of the adaptive
     Euler–Maruyama of Lamba, Mattingly & Stuart (2007, IMA J. Numer. Anal. 27, 479), here bounding the noise as
     well as the drift: with a superlinearly growing *diffusion* (the deep-linear mode SDE, G̃ ∝ a^{2L−1}) plain
@@ -369,7 +369,11 @@ class AdaptiveEulerMaruyama(EulerMaruyama):
 
     Paths that never need refining are stepped exactly as by :class:`EulerMaruyama` (bit for bit, with the same
     increments); the bridge draws come from a stream of their own (see :func:`integrate`). Itô; strong order
-    0.5, weak order 1 (as Δt → 0 at fixed ρ no step on a bounded set is refined).
+    0.5, weak order 1 (as Δt → 0 at fixed ρ no step on a bounded set is refined). A split is decided from the
+    state at the left end of a (sub)step, never from its own increment, so the split points are stopping times
+    and refining introduces no bias; in turn a single large Gaussian kick is not undone afterwards. Bridge points
+    are drawn afresh at the step size in use, so a run on coarsened increments (:func:`coarsen_increments`)
+    follows the fine run's Brownian path only where neither refines.
     """
 
     name: ClassVar[str] = "adaptive_euler_maruyama"
@@ -388,12 +392,13 @@ class AdaptiveEulerMaruyama(EulerMaruyama):
         """One step of size ``dt`` for the ensemble ``x`` (n_paths, n), refined per path where needed.
 
         ``bridge``: the generator of the Brownian-bridge draws (fresh entropy if None). Raises
-        :class:`DivergenceError` when a path would need more than ``max_halvings`` halvings, or the ensemble more
-        than ``max_substeps`` refined substeps, within this step (an exploding or hopelessly stiff SDE)."""
-        budget = [self.max_substeps]
-        return self._advance(sde, t, x, dt, dw, as_generator(bridge), 0, budget)
+        :class:`DivergenceError` when a path would need more than ``max_halvings`` halvings, or more than
+        ``max_substeps`` substeps, within this step (an exploding or hopelessly stiff SDE)."""
+        spent = np.zeros(len(x), dtype=np.int64)  # substeps per path within this step
+        return self._advance(sde, t, x, dt, dw, as_generator(bridge), 0, np.arange(len(x)), spent)
 
-    def _advance(self, sde, t, x, dt, dw, bridge, level, budget):
+    def _advance(self, sde, t, x, dt, dw, bridge, level, ids, spent):
+        """Advance the paths ``ids`` (rows of ``x``) by ``dt``, splitting where needed; ``spent`` counts substeps."""
         a, g = sde.drift(t, x), _noise_coefficient(sde, t, x)
         size = self.rho * (1.0 + np.linalg.norm(x, axis=1))
         noise = np.sqrt((g * g).reshape(len(x), -1).sum(axis=1) * dt)
@@ -401,10 +406,11 @@ class AdaptiveEulerMaruyama(EulerMaruyama):
         coarse = (np.linalg.norm(a, axis=1) * dt > size) | (noise > size)
         if not coarse.any():
             return x + a * dt + _apply_noise(sde, g, dw)[0]
-        budget[0] -= 2 * int(coarse.sum())
-        if level == self.max_halvings or budget[0] < 0:
-            why = (f"a path still needs a smaller step after max_halvings = {level} halvings" if budget[0] >= 0 else
-                   f"the ensemble needs more than max_substeps = {self.max_substeps} refined substeps")
+        split = ids[coarse]
+        spent[split] += 2  # ids are distinct within a call
+        if level == self.max_halvings or spent[split].max() > self.max_substeps:
+            why = (f"a path still needs a smaller step after max_halvings = {level} halvings" if level == self.max_halvings
+                   else f"a path needs more than max_substeps = {self.max_substeps} substeps")
             raise DivergenceError(f"{why} (state {x[coarse][0].tolist()}): the solution explodes, or it is too "
                                   f"stiff for rho = {self.rho:g} at this dt")
         out = np.empty_like(x)
@@ -412,8 +418,8 @@ class AdaptiveEulerMaruyama(EulerMaruyama):
         out[fine] = x[fine] + a[fine] * dt + _apply_noise(sde, g[fine], dw[fine])[0]
         w = dw[coarse]
         w1 = 0.5 * w + 0.5 * np.sqrt(dt) * bridge.standard_normal(w.shape)
-        mid = self._advance(sde, t, x[coarse], 0.5 * dt, w1, bridge, level + 1, budget)
-        out[coarse] = self._advance(sde, t + 0.5 * dt, mid, 0.5 * dt, w - w1, bridge, level + 1, budget)
+        mid = self._advance(sde, t, x[coarse], 0.5 * dt, w1, bridge, level + 1, split, spent)
+        out[coarse] = self._advance(sde, t + 0.5 * dt, mid, 0.5 * dt, w - w1, bridge, level + 1, split, spent)
         return out
 
     def __repr__(self) -> str:
@@ -524,7 +530,8 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
     variance Δt (see :func:`brownian_increments`,
     :func:`coarsen_increments`), to reuse the same Brownian paths at several step sizes.
     A refining scheme draws its Brownian-bridge points from a child stream of ``seed`` (``rng.spawn``), or
-    — with ``brownian_increments`` — from ``default_rng(seed)``.
+    — with ``brownian_increments`` — from ``default_rng(seed)`` (give ``seed`` too for a reproducible run:
+    with ``seed=None`` the bridge points, where any are needed, come from fresh entropy).
     ``save_every=k`` saves every k-th step (and always t0 and t1); by default only t0 and t1.
 
     Returns :class:`SDESolution` with ``values`` of shape (n_saved, n_paths, n).

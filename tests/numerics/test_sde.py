@@ -521,6 +521,19 @@ def test_adaptive_scheme_reports_an_exploding_solution():
     assert info.value.step >= 1 and info.value.partial.values.shape[1:] == (10, 1)
 
 
+def test_adaptive_substep_budget_is_per_path():
+    """dX = dW from 0 with dt = 0.1, rho = 0.25: sqrt(0.1) > 0.25 >= sqrt(0.05), so every path halves each step once
+    (2 substeps). A budget of 3 substeps per path holds for any ensemble size; a budget of 1 is exceeded. The two
+    halves' increments add up to the step's, so X(t) is Euler–Maruyama's sum of the same increments."""
+    x = sp.Symbol("x", real=True)
+    sde = ItoSDE([x], [sp.Integer(0)], sp.Matrix([[1]]))
+    run = dict(x0=0.0, t1=0.3, n_steps=3, n_paths=5000, seed=2)
+    sol = integrate(sde, scheme=AdaptiveEulerMaruyama(max_substeps=3), **run)
+    np.testing.assert_allclose(sol.values, integrate(sde, scheme="euler_maruyama", **run).values, rtol=0, atol=1e-14)
+    with pytest.raises(DivergenceError, match="max_substeps = 1 substeps"):
+        integrate(sde, scheme=AdaptiveEulerMaruyama(max_substeps=1), **run)
+
+
 @pytest.mark.parametrize("kwargs", [dict(rho=0), dict(rho=float("nan")), dict(rho=True), dict(max_halvings=-1),
                                     dict(max_substeps=0)])
 def test_adaptive_scheme_validates_its_parameters(kwargs):
