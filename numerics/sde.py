@@ -37,7 +37,7 @@ import sympy as sp
 from derivations.errors import ParameterError, UnknownNameError
 from derivations.sde import SDE
 
-from .errors import DivergenceError
+from .errors import DivergenceError, require_positive
 from .rng import as_generator
 
 __all__ = [
@@ -380,10 +380,7 @@ class AdaptiveEulerMaruyama(EulerMaruyama):
     refines: ClassVar[bool] = True
 
     def __init__(self, rho: float = 0.25, max_halvings: int = 60, max_substeps: int = 1_000_000):
-        if isinstance(rho, bool) or not isinstance(rho, (int, float, np.integer, np.floating)) \
-                or not (np.isfinite(rho) and rho > 0):
-            raise ParameterError(f"rho must be a finite number > 0, got {rho!r}")
-        self.rho = float(rho)
+        self.rho = require_positive("rho", rho)
         self.max_halvings = _check_count("max_halvings", max_halvings, 0)
         self.max_substeps = _check_count("max_substeps", max_substeps)
 
@@ -404,8 +401,9 @@ class AdaptiveEulerMaruyama(EulerMaruyama):
         noise = np.sqrt((g * g).reshape(len(x), -1).sum(axis=1) * dt)
         # a non-finite state is stepped (and reported by integrate), not refined
         coarse = (np.linalg.norm(a, axis=1) * dt > size) | (noise > size)
+        out = x + a * dt + _apply_noise(sde, g, dw)[0]  # Euler–Maruyama; the coarse rows are replaced below
         if not coarse.any():
-            return x + a * dt + _apply_noise(sde, g, dw)[0]
+            return out
         split = ids[coarse]
         spent[split] += 2  # ids are distinct within a call
         if level == self.max_halvings or spent[split].max() > self.max_substeps:
@@ -413,9 +411,6 @@ class AdaptiveEulerMaruyama(EulerMaruyama):
                    else f"a path needs more than max_substeps = {self.max_substeps} substeps")
             raise DivergenceError(f"{why} (state {x[coarse][0].tolist()}): the solution explodes, or it is too "
                                   f"stiff for rho = {self.rho:g} at this dt")
-        out = np.empty_like(x)
-        fine = ~coarse
-        out[fine] = x[fine] + a[fine] * dt + _apply_noise(sde, g[fine], dw[fine])[0]
         w = dw[coarse]
         w1 = 0.5 * w + 0.5 * np.sqrt(dt) * bridge.standard_normal(w.shape)
         mid = self._advance(sde, t, x[coarse], 0.5 * dt, w1, bridge, level + 1, split, spent)
@@ -614,17 +609,17 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
                 dw = sqrt_dt * dw
             else:
                 dw = dws[k]
-            where = partial(_divergence_prefix, scheme_obj.name, k + 1, n_steps, t + dt, dt)  # formatted only if needed
             try:
                 x = step(compiled, t, x, dt, dw)
             except DivergenceError as exc:
-                raise DivergenceError(f"{where()}: {exc}", step=k + 1, partial=_saved(slot)) from None
+                raise DivergenceError(f"{_divergence_prefix(scheme_obj.name, k + 1, n_steps, t + dt, dt)}: {exc}",
+                                      step=k + 1, partial=_saved(slot)) from None
             if not np.isfinite(x.sum()):
                 bad = ~np.isfinite(x).all(axis=1)
                 if bad.any():
                     first = int(np.argmax(bad))
                     raise DivergenceError(
-                        f"{where()}: {int(bad.sum())} of {n_paths} paths non-finite (first: path "
+                        f"{_divergence_prefix(scheme_obj.name, k + 1, n_steps, t + dt, dt)}: {int(bad.sum())} of {n_paths} paths non-finite (first: path "
                         f"{first}, state {x[first].tolist()}); reduce dt or check the SDE",
                         step=k + 1, partial=_saved(slot))
             if k + 1 == saved_steps[slot]:
