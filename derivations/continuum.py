@@ -39,7 +39,8 @@ def sgd_sde(state, gradient, covariance, eta=eta, batch_size=B, sampling: str = 
     return ItoSDE(state, -grad, sp.sqrt(scale) * root)
 
 
-@register("sgd.continuum_sde")
+@register("sgd.continuum_sde",
+          title="Minibatch SGD as an It\\^o SDE with state-dependent noise")
 def _continuum_sde() -> Derivation:
     n = sp.Symbol("n", positive=True, integer=True)
     w_k, w_next = sp.MatrixSymbol("w_k", n, 1), sp.MatrixSymbol("w_{k+1}", n, 1)
@@ -52,8 +53,6 @@ def _continuum_sde() -> Derivation:
     C_half = sp.MatrixSymbol("C(w)^{1/2}", n, n)
 
     d = Derivation(
-        name="sgd.continuum_sde",
-        title="Minibatch SGD as an It\\^o SDE with state-dependent noise",
         summary=("SGD is matched, step by step, by the It\\^o SDE whose drift and diffusion reproduce the first "
                  "two conditional moments of one SGD increment over the time step $\\Delta t = \\eta$."),
         assumptions=[

@@ -180,7 +180,8 @@ def verified_antiderivative(f, x):
 
 
 # =========================================================================== dln.mode_sde
-@register("dln.mode_sde")
+@register("dln.mode_sde",
+          title="Per-mode SDEs of a deep linear network under online SGD")
 def _mode_sde() -> Derivation:
     g, x, e = per_sample_mode_gradient()
     cov = sp.diag(1, sigma ** 2)
@@ -201,8 +202,6 @@ def _mode_sde() -> Derivation:
     du, dW, dt, da = sp.symbols("du dW dt da")
     result = sp.Eq(du, drift_u() * dt + sp.sqrt(T) * L * u ** (2 - 2 / L) * sp.sqrt(Q(u)) * dW)
     d = Derivation(
-        name="dln.mode_sde",
-        title="Per-mode SDEs of a deep linear network under online SGD",
         summary=("With aligned and balanced weights the per-sample gradient along a teacher mode depends on that mode "
                  "alone; Isserlis' theorem gives its mean and variance, hence one It\\^o SDE per mode for the layer "
                  "strength $a$ and, by It\\^o's lemma, for the end-to-end strength $u = a^L$."),
@@ -253,7 +252,8 @@ def _mode_sde() -> Derivation:
 
 
 # =========================================================================== dln.diffusion_peak
-@register("dln.diffusion_peak")
+@register("dln.diffusion_peak",
+          title="Where the diffusion along a mode peaks")
 def _diffusion_peak() -> Derivation:
     f = u ** m * Q(u)
     df = sp.factor(sp.diff(f, u))
@@ -265,8 +265,6 @@ def _diffusion_peak() -> Derivation:
     ratio_u, ratio_a = sp.factor(sp.simplify(peak_ratio(m_u))), sp.factor(sp.simplify(peak_ratio(m_a)))
     ustar = sp.Symbol("u^*", positive=True)
     d = Derivation(
-        name="dln.diffusion_peak",
-        title="Where the diffusion along a mode peaks",
         summary=("The end-to-end diffusion $D_u \\propto u^{4-4/L}Q(u)$ and the per-layer diffusion "
                  "$D_a \\propto u^{2-2/L}Q(u)$ are both of the form $u^m Q(u)$; without label noise they peak at "
                  "$u^*/s = m/(m+2)$, before the mode is learned. With label noise the stationary points solve a "
@@ -303,7 +301,8 @@ def _diffusion_peak() -> Derivation:
 
 
 # =========================================================================== dln.gradient_flow
-@register("dln.gradient_flow")
+@register("dln.gradient_flow",
+          title="Gradient-flow trajectory of a mode (saddle-to-saddle timing)")
 def _gradient_flow() -> Derivation:
     rate = L * u ** (2 - 2 / L) * (s - u)
     traj1 = s - (s - u0) * sp.exp(-t)
@@ -318,8 +317,6 @@ def _gradient_flow() -> Derivation:
     tu = sp.Integral(1 / (L * v ** (2 - 2 / L) * (s - v)), (v, u0, u))
     tt = sp.Symbol("t(u)")
     d = Derivation(
-        name="dln.gradient_flow",
-        title="Gradient-flow trajectory of a mode (saddle-to-saddle timing)",
         summary=("As $\\eta/B \\to 0$ the mode obeys $du/dt = L u^{2-2/L}(s-u)$: exponential ($L=1$), logistic "
                  "($L=2$), and for general $L$ an implicit $t(u)$ through a hypergeometric function. With $L = 2$ the "
                  "end-to-end diffusion peak ($u = s/2$) precedes $u = 0.9 s$ by $\\ln 9/(2s)$, independently of $u_0$."),
@@ -347,7 +344,8 @@ def _gradient_flow() -> Derivation:
 
 
 # =========================================================================== dln.stationary_density
-@register("dln.stationary_density")
+@register("dln.stationary_density",
+          title="Stationary density of a mode: Student-t, closed form for L = 2, Boltzmann limit")
 def _stationary_density() -> Derivation:
     x = sp.Symbol("u", real=True)  # L = 1: u = a ranges over ℝ
     sd1 = stationary_density((s - x, T * Q(x), x), domain=(-sp.oo, sp.oo), time_budget=_BUDGET)
@@ -372,8 +370,6 @@ def _stationary_density() -> Derivation:
     loss = (u - s) ** 2 / 2
     p = sp.Symbol("p(u)")
     d = Derivation(
-        name="dln.stationary_density",
-        title="Stationary density of a mode: Student-t, closed form for L = 2, Boltzmann limit",
         summary=("Zero-flux solution of the Fokker--Planck equation of \\texttt{dln.mode\\_sde}: "
                  "$p \\propto u^{-3(L-1)/L} Q(u)^{-1} e^{-V(u)/T}$ with an effective potential $V$. $L = 1$ gives a "
                  "Student-t with $\\nu = 1 + B/\\eta$; $L = 2$ is elementary; general $L$ by quadrature. "

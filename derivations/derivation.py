@@ -44,16 +44,17 @@ class Step:
         return _latex(self.equation)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Derivation:
     """An ordered derivation with its assumptions, its result and the parameters of the result.
 
     ``result`` is a sympy object (expression, ``Eq`` or matrix); ``parameters`` are the
-    symbols ``lambdify`` takes, in order.
+    symbols ``lambdify`` takes, in order. ``title`` is LaTeX (``plain_title`` is its text form).
+    A registered builder leaves ``name`` and ``title`` to :func:`register`, which declares them.
     """
 
-    name: str
-    title: str
+    name: str = ""
+    title: str = ""
     summary: str
     assumptions: list[str]
     steps: list[Step]
@@ -66,6 +67,11 @@ class Derivation:
         """Append a step and return its equation (so derivations read top to bottom)."""
         self.steps.append(Step(justification, equation))
         return equation
+
+    @property
+    def plain_title(self) -> str:
+        """The title as plain Unicode text, for terminals."""
+        return plain_text(self.title)
 
     @property
     def result_expression(self) -> sp.Basic:
@@ -110,6 +116,13 @@ class Derivation:
         }
 
 
+def plain_text(latex: str) -> str:
+    """LaTeX prose (accents, inline math) as plain Unicode text: ``It\\^o`` → Itô, ``$\\Delta$`` → Δ."""
+    from pylatexenc.latex2text import LatexNodes2Text  # imported on use: only terminals need it
+
+    return LatexNodes2Text().latex_to_text(latex).strip()
+
+
 def _assumption_text(sym: sp.Basic) -> str:
     keys = ("positive", "nonnegative", "real", "integer")
     return ", ".join(k for k in keys if getattr(sym, f"is_{k}", None)) or "complex"
@@ -143,16 +156,27 @@ def _cached_lambdify(params: tuple, expr: sp.Basic) -> Callable:
 
 
 # --------------------------------------------------------------------------- registry
-_BUILDERS: dict[str, Callable[[], Derivation]] = {}
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    title: str
+    build: Callable[[], Derivation]
 
 
-def register(name: str) -> Callable[[Callable[[], Derivation]], Callable[[], Derivation]]:
-    """Decorator registering a zero-argument builder under ``name``; built on first ``get``."""
+_ENTRIES: dict[str, _Entry] = {}
+
+
+def register(name: str, *, title: str) -> Callable[[Callable[[], Derivation]], Callable[[], Derivation]]:
+    """Decorator registering a zero-argument builder under ``name`` with its (LaTeX) ``title``.
+
+    The builder runs on the first :func:`get` (once per process); ``names()`` and ``title(name)`` do not
+    run it, so listing the registry builds no sympy expression.
+    """
 
     def deco(builder: Callable[[], Derivation]) -> Callable[[], Derivation]:
-        if name in _BUILDERS:
+        if name in _ENTRIES:
             raise ValueError(f"derivation {name!r} registered twice")
-        _BUILDERS[name] = functools.cache(builder)
+        _ENTRIES[name] = _Entry(name, title, functools.cache(builder))
         return builder
 
     return deco
@@ -161,17 +185,28 @@ def register(name: str) -> Callable[[Callable[[], Derivation]], Callable[[], Der
 def names() -> list[str]:
     """Registered derivation names, sorted."""
     _load_all()
-    return sorted(_BUILDERS)
+    return sorted(_ENTRIES)
+
+
+def _entry(name: str) -> _Entry:
+    _load_all()
+    if name not in _ENTRIES:
+        raise UnknownNameError("derivation", name, list(_ENTRIES))
+    return _ENTRIES[name]
+
+
+def title(name: str) -> str:
+    """The LaTeX title of a registered derivation, without building it."""
+    return _entry(name).title
 
 
 def get(name: str) -> Derivation:
     """Build (once per process) and return the named derivation."""
-    _load_all()
-    if name not in _BUILDERS:
-        raise UnknownNameError("derivation", name, list(_BUILDERS))
-    derivation = _BUILDERS[name]()
-    if derivation.name != name:
-        raise AssertionError(f"builder for {name!r} produced {derivation.name!r}")
+    entry = _entry(name)
+    derivation = entry.build()
+    if derivation.name not in ("", name) or derivation.title not in ("", entry.title):
+        raise AssertionError(f"builder for {name!r} names its derivation {derivation.name!r}")
+    derivation.name, derivation.title = name, entry.title
     return derivation
 
 

@@ -43,7 +43,8 @@ def balance_model() -> SGDModel:
                     noise_std=sigma, name="dln.law_of_balance")
 
 
-@register("dln.law_of_balance")
+@register("dln.law_of_balance",
+          title="Law of balance: SGD noise drives the layer imbalance $\\Delta$ to zero")
 def _law_of_balance() -> Derivation:
     model = balance_model()
     Delta, u, m_hat = sp.Symbol("Delta", real=True), sp.Symbol("u", real=True), sp.Symbol(r"\hat{m}", real=True)
@@ -76,8 +77,6 @@ def _law_of_balance() -> Derivation:
 
     E_next = sp.Function(r"\mathbb{E}")(sp.Symbol(r"\Delta_{k+1} \mid w_k"))
     d = Derivation(
-        name="dln.law_of_balance",
-        title="Law of balance: SGD noise drives the layer imbalance $\\Delta$ to zero",
         summary=("For the rescaling-symmetric pair $f = w_1 w_2 x$ gradient flow conserves $\\Delta = w_1^2 - w_2^2$; "
                  "SGD does not: in the continuum limit $\\Delta$ decays at rate $\\eta\\kappa V(u)$ with no martingale "
                  "part, and in discrete time $\\Delta_{k+1} = \\Delta_k(1 - \\eta^2 \\hat m_k^2)$ exactly. Derived "

@@ -60,7 +60,8 @@ def finite_sample_noise_covariance(X: sp.Matrix, y: sp.Matrix, w: sp.Matrix) -> 
     return second / n_samples - grad * grad.T
 
 
-@register("linreg.noise_covariance")
+@register("linreg.noise_covariance",
+          title="Noise covariance of least squares")
 def _noise_covariance() -> Derivation:
     n = 2
     C2, delta, x, eps, cov_x = explicit_population_noise_covariance(n)
@@ -70,8 +71,6 @@ def _noise_covariance() -> Derivation:
     e = sp.Symbol("epsilon", real=True)
     result = sp.Eq(Cw, Sx * dl * dl.T * Sx + (sp.Trace(dl.T * Sx * dl) + sigma ** 2) * Sx)
     d = Derivation(
-        name="linreg.noise_covariance",
-        title="Noise covariance of least squares",
         summary=("Per-sample-gradient covariance of $\\ell = \\frac12 (w^T x - y)^2$ with a linear teacher and label "
                  "noise: exact for Gaussian inputs (Isserlis) and for a finite data set."),
         assumptions=[
@@ -94,7 +93,8 @@ def _noise_covariance() -> Derivation:
     return d
 
 
-@register("linreg.stationary_covariance")
+@register("linreg.stationary_covariance",
+          title="Stationary weight covariance of least squares in the continuum limit (Lyapunov equation)")
 def _stationary_covariance() -> Derivation:
     lam1, lam2 = sp.symbols("lambda1 lambda2", positive=True)
     c11, c12, c22 = sp.symbols("c11 c12 c22", real=True)
@@ -107,8 +107,6 @@ def _stationary_covariance() -> Derivation:
     lam_i, lam_j, c_ij = sp.symbols("lambda_i lambda_j c_ij", positive=True)
     iso = lyapunov_solve(sp.eye(2), eta * kappa * sigma ** 2 * sp.eye(2))
     d = Derivation(
-        name="linreg.stationary_covariance",
-        title="Stationary weight covariance of least squares in the continuum limit (Lyapunov equation)",
         summary=("Near the minimum the SDE of SGD is an Ornstein--Uhlenbeck process; its stationary covariance solves "
                  "a continuous Lyapunov equation. Accurate to leading order in $\\eta$."),
         assumptions=[
@@ -161,7 +159,8 @@ def explicit_online_whitened_second_moment(n: int = 2):
     return S.subs(solution).applyfunc(sp.simplify)
 
 
-@register("linreg.discrete_stationary_covariance")
+@register("linreg.discrete_stationary_covariance",
+          title="Exact stationary second moment of discrete minibatch SGD on least squares")
 def _discrete_stationary_covariance() -> Derivation:
     Hs, Ss, Cs = sp.MatrixSymbol("H", N, N), sp.MatrixSymbol("S", N, N), sp.MatrixSymbol("C_*", N, N)
     Ms = sp.MatrixSymbol(r"\mathcal{M}(S)", N, N)
@@ -177,8 +176,6 @@ def _discrete_stationary_covariance() -> Derivation:
     general = sp.solve(sp.Eq(s_general, (1 - eta) ** 2 * s_general + eta ** 2 * kappa * (s_general * (n_sym + 2) - s_general + sigma ** 2)), s_general)[0]
     result = sp.Eq(eta * (Hs * Ss + Ss * Hs) - eta ** 2 * Hs * Ss * Hs - eta ** 2 * kappa * (Ms - Hs * Ss * Hs), eta ** 2 * kappa * Cs)
     d = Derivation(
-        name="linreg.discrete_stationary_covariance",
-        title="Exact stationary second moment of discrete minibatch SGD on least squares",
         summary=("No continuum approximation: the second moment $S = E[\\delta\\delta^T]$ of discrete SGD obeys a closed "
                  "linear recursion, whose fixed point is the exact stationary covariance for any $\\eta$ in the stable range."),
         assumptions=[

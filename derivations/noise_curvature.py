@@ -173,14 +173,13 @@ def least_squares_gaussian_moment(n: int = 2) -> tuple[sp.Matrix, sp.Matrix]:
 
 
 # =========================================================================== derivations
-@register("curv.noise_curvature")
+@register("curv.noise_curvature",
+          title="SGD noise covariance vs curvature: $C \\propto E_p[h_p^2]$, commutation, $C_{ii} \\propto H_{ii}^\\gamma$")
 def _noise_curvature() -> Derivation:
     n = sp.Symbol("n", positive=True, integer=True)
     Cm, Hm = sp.MatrixSymbol("C", n, n), sp.MatrixSymbol("H", n, n)
     Eh2 = sp.MatrixSymbol(r"\mathbb{E}_p[h_p^2]", n, n)
     d = Derivation(
-        name="curv.noise_curvature",
-        title="SGD noise covariance vs curvature: $C \\propto E_p[h_p^2]$, commutation, $C_{ii} \\propto H_{ii}^\\gamma$",
         summary=("The minibatch noise covariance is a covariance of per-sample gradients. Through the activity--weight "
                  "duality, per-sample gradient differences near a minimum are per-sample Hessians acting on dual weight "
                  "displacements; isotropic dual-weight fluctuations give $C \\propto E_p[h_p^2]$, a matrix that commutes "
@@ -282,7 +281,8 @@ def _noise_curvature() -> Derivation:
     return d
 
 
-@register("curv.per_sample_hessians")
+@register("curv.per_sample_hessians",
+          title="Per-sample Hessians of a dense last layer: MSE, cross-entropy, softmax + MSE")
 def _per_sample_hessians() -> Derivation:
     K = sp.Symbol("K", positive=True, integer=True)
     n = sp.Symbol("n", positive=True, integer=True)
@@ -290,8 +290,6 @@ def _per_sample_hessians() -> Derivation:
     Gp = sp.MatrixSymbol("G_p", K, K)
     aa = sp.MatrixSymbol("a_p a_p^T", n, n)
     d = Derivation(
-        name="curv.per_sample_hessians",
-        title="Per-sample Hessians of a dense last layer: MSE, cross-entropy, softmax + MSE",
         summary=("The output $f = Wa$ is linear in the last-layer weights, so the per-sample Hessian with respect to "
                  "$\\mathrm{vec}(W)$ (row-major) is exactly $G_p \\otimes a_pa_p^T$ with $G_p = \\nabla_f^2 \\ell_p$. "
                  "For a hidden layer of a ReLU network the map from that layer's weights to $f$ is piecewise linear, "

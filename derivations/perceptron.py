@@ -94,13 +94,12 @@ def radial_sde(m: int) -> tuple[ItoSDE, sp.Expr]:
     return radial, drift_r
 
 
-@register("perceptron.temperature_scaling")
+@register("perceptron.temperature_scaling",
+          title="Perceptron under SGD noise: smallest margin law, noise covariance and the exponents of the crossover temperature, training time and batch size as functions of chi")
 def _temperature_scaling() -> Derivation:
     k = (chi + 1) / 2
     Gv = sp.Symbol("G", positive=True)
     d_ = Derivation(
-        name="perceptron.temperature_scaling",
-        title="Perceptron under SGD noise: smallest margin law, noise covariance and the exponents of the crossover temperature, training time and batch size as functions of chi",
         summary=("Hinge perceptron on data with density $\\rho(x_1)\\propto|x_1|^\\chi e^{-x_1^2/2}$ near the decision "
                  "boundary. The smallest $|x_1|$ among $P$ points has an exact law and scales as $P^{-1/(1+\\chi)}$. SGD "
                  "noise acts only through margin-violating points; it makes $\\|w_\\perp\\|$ settle at a value "

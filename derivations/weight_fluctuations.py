@@ -65,15 +65,14 @@ def ou_current_matrix(H: sp.Matrix, D: sp.Matrix) -> tuple[sp.Matrix, sp.Matrix]
     return (-H + D * Sigma.inv() / 2).applyfunc(sp.simplify), Sigma
 
 
-@register("fluct.single_layer")
+@register("fluct.single_layer",
+          title="Single-layer linear network: noise covariance at the minimum, detailed balance, isotropic loss")
 def _single_layer() -> Derivation:
     n = N
     Hs, Cs, Ss = sp.MatrixSymbol("H", n, n), sp.MatrixSymbol("C", n, n), sp.MatrixSymbol(r"\Sigma", n, n)
     q, t = sp.symbols("q t", positive=True)
     hp = sp.Symbol("h_p", positive=True)
     d = Derivation(
-        name="fluct.single_layer",
-        title="Single-layer linear network: noise covariance at the minimum, detailed balance, isotropic loss",
         summary=("At the least-squares minimum the SGD noise is set by the residuals, which are label noise "
                  "projected off the column space of $X$; its label-noise average is $\\sigma^2$ times the Hessian minus "
                  "a leverage term. The leverage term makes $C$ differ from (and not commute with) $H$ when $P$ is close "
@@ -178,7 +177,8 @@ def balance_step(W1: sp.Matrix, W2: sp.Matrix, G: sp.Matrix, lr=eta) -> sp.Matri
     return (W1n * W1n.T - W2n.T * W2n - (W1 * W1.T - W2.T * W2)).applyfunc(sp.expand)
 
 
-@register("fluct.two_layer")
+@register("fluct.two_layer",
+          title="Two-layer linear network: layer-wise SGD noise, the balance matrix and the stationary covariances")
 def _two_layer() -> Derivation:
     Mh, K = sp.symbols("M K", positive=True, integer=True)
     W1, W2 = sp.MatrixSymbol("W_1", Mh, N), sp.MatrixSymbol("W_2", K, Mh)
@@ -188,8 +188,6 @@ def _two_layer() -> Derivation:
     Sig = sp.MatrixSymbol(r"\Sigma_\theta", Mh * N + K * Mh, Mh * N + K * Mh)
     sig2 = T * c / 2 * s ** 2 / (alpha + s ** 2)
     d = Derivation(
-        name="fluct.two_layer",
-        title="Two-layer linear network: layer-wise SGD noise, the balance matrix and the stationary covariances",
         summary=("Both layers are driven by the same per-sample residual, so their noises are correlated. The "
                  "rescaling symmetry makes the minima a manifold; gradient flow conserves the balance matrix, and "
                  "SGD noise drives it to a noise-balanced late-time state. Linearised there, the fluctuations are "
@@ -254,7 +252,8 @@ def _two_layer() -> Derivation:
 
 
 # =========================================================================== IVFR
-@register("fluct.ivfr")
+@register("fluct.ivfr",
+          title="Inverse variance--flatness relation of the second layer of a two-layer linear network")
 def _ivfr() -> Derivation:
     theta_ = sp.Symbol("theta", real=True)
     e = sp.E
@@ -271,8 +270,6 @@ def _ivfr() -> Derivation:
     rho = sp.Symbol("rho", positive=True)  # K/N
     psi_pair = 2 * rho * km[0] / (rho * km[0] + km[1])
     d = Derivation(
-        name="fluct.ivfr",
-        title="Inverse variance--flatness relation of the second layer of a two-layer linear network",
         summary=("With Feng and Tu's definitions, the variance along a principal direction of the second layer "
                  "and the flatness along it are both set by the hidden singular value $s_m$; eliminating it gives "
                  "$\\sigma^2(F)$ in closed form. The local exponent $\\psi = -d\\ln\\sigma^2/d\\ln F = 2\\alpha_k/(\\alpha_k + s_m^2)$ "

@@ -1,6 +1,6 @@
 """The ``sgdnoise`` command: list, derive, latex, check, reproduce, store.
 
-Exit status: 0 success, 1 a check failed, 2 bad input (one line on stderr, no traceback).
+Exit status: 0 success, 1 a check failed, 2 bad input or a refused run (one line on stderr, no traceback).
 Parameters given on the command line are parsed as numbers by the type of their default value:
 user text is never passed to ``eval`` or ``sympify``.
 """
@@ -18,8 +18,11 @@ from pathlib import Path
 import derivations
 from derivations import latex as latex_mod
 
-from . import checks
+from . import checks, progress
 from .errors import ParameterError, SgdNoiseError, UnknownNameError
+
+PDFLATEX_HINT = ("for the PDF install pdflatex, e.g. apt-get install --no-install-recommends texlive-latex-base "
+                 "texlive-latex-recommended")
 
 
 def parse_param(text: str, defaults: dict) -> tuple[str, object]:
@@ -59,7 +62,7 @@ def parse_value(key: str, raw: str, default):
 def _cmd_list(args) -> int:
     print("derivations:")
     for name in derivations.names():
-        print(f"  {name:<40} {derivations.get(name).title}")
+        print(f"  {name:<40} {derivations.plain_text(derivations.title(name))}")
     print("checks:")
     for name in checks.check_names():
         print(f"  {name:<40} {checks.get_check(name).description}")
@@ -73,11 +76,11 @@ def _cmd_derive(args) -> int:
     elif args.latex:
         print(d.latex())
     else:
-        print(f"{d.name}: {d.title}\n")
+        print(f"{d.name}: {d.plain_title}\n")
         for a in d.assumptions:
-            print(f"  assume: {a}")
+            print(f"  assume: {derivations.plain_text(a)}")
         for i, s in enumerate(d.steps, 1):
-            print(f"  ({i}) {s.justification}\n      {s.equation}")
+            print(f"  ({i}) {derivations.plain_text(s.justification)}\n      {s.equation}")
         print(f"\n  result: {d.result}")
     return 0
 
@@ -101,11 +104,26 @@ def _run_checks(names, scale, params, seed, as_json, out=sys.stdout) -> list:
 
 
 def _cmd_check(args) -> int:
+    if bool(args.names) == args.all:
+        sys.stderr.write(args.usage)
+        raise ParameterError("name the checks to run (see 'sgdnoise list') or give --all, not both"
+                             if args.all else "name the checks to run (see 'sgdnoise list'), or give --all to run every check")
     names = args.names or checks.check_names()
     for name in names:
         checks.get_check(name)  # unknown names fail before any work starts
+    _warn_without_numba()
+    progress.enable()
     results = _run_checks(names, args.scale, args.param, args.seed, args.json)
     return 0 if all(r.passed for r in results) else 1
+
+
+def _warn_without_numba() -> None:
+    """One line, before a long run, where numba (a dependency) could not be installed on this platform."""
+    from .streams import HAVE_NUMBA
+
+    if not HAVE_NUMBA:
+        print("sgdnoise: numba is not available: the compiled kernels fall back to numpy and the perceptron checks "
+              "run about 50x slower (pip install numba)", file=sys.stderr, flush=True)
 
 
 def _matches(name: str, prefix: str) -> bool:
@@ -137,7 +155,9 @@ def _cmd_reproduce(args) -> int:
     store = sweeps.ResultStore(out / sweeps.STORE_FILENAME)  # a foreign or corrupted file stops us here
     executor = sweeps.make_executor(args.workers, args.scheduler, args.dask_local)
     pdf = latex_mod.pdflatex_available()
-    print(f"[1/4] derivations -> LaTeX{' and PDF' if pdf else ' (pdflatex not found: no PDF)'}", flush=True)
+    _warn_without_numba()
+    print(f"[1/4] derivations -> LaTeX{' and PDF' if pdf else ' (pdflatex not found: no PDF; ' + PDFLATEX_HINT + ')'}",
+          flush=True)
     tex = latex_mod.write(out, [derivations.get(n) for n in derivation_names])["tex"]
     documents, problems = [(tex.name, tex.name)], []
     if pdf:
@@ -222,38 +242,46 @@ def _cmd_store(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sgdnoise", description="Derive SGD-noise results and check them by Monte Carlo.")
+    parser = argparse.ArgumentParser(prog="sgdnoise", description="Derive SGD-noise results and check them by Monte Carlo.",
+                                     epilog="Exit status: 0 success, 1 a check failed, 2 bad input or a refused run.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="derivations and checks, one line each").set_defaults(func=_cmd_list)
 
     p = sub.add_parser("derive", help="steps and result of one derivation")
-    p.add_argument("name")
+    p.add_argument("name", help="a derivation name (see 'sgdnoise list'), e.g. linreg.noise_covariance")
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--latex", action="store_true")
-    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--latex", action="store_true", help="print the LaTeX section (to paste into a paper)")
+    fmt.add_argument("--json", action="store_true", help="print name, result, LaTeX, symbols, assumptions and steps as JSON")
     p.set_defaults(func=_cmd_derive)
 
     p = sub.add_parser("latex", help="one standalone LaTeX document with every derivation")
-    p.add_argument("-o", "--output", default="sgdnoise-output")
-    p.add_argument("--pdf", action="store_true", help="compile with pdflatex")
+    p.add_argument("-o", "--output", default="sgdnoise-output", help="output directory (default: %(default)s)")
+    p.add_argument("--pdf", action="store_true", help="also compile it with pdflatex")
     p.set_defaults(func=_cmd_latex)
 
     def add_scale(p):
         g = p.add_mutually_exclusive_group()
-        g.add_argument("--quick", dest="scale", action="store_const", const="quick")
-        g.add_argument("--full", dest="scale", action="store_const", const="full")
+        g.add_argument("--quick", dest="scale", action="store_const", const="quick",
+                       help="quick parameters: minutes on a laptop (default)")
+        g.add_argument("--full", dest="scale", action="store_const", const="full",
+                       help="publication-scale parameters (much longer)")
         p.set_defaults(scale="quick")
-        p.add_argument("--seed", type=_seed, default=0)
+        p.add_argument("--seed", type=_seed, default=0, help="root seed of every random stream (default: %(default)s)")
 
-    p = sub.add_parser("check", help="predicted vs measured with error bars (exit 1 if a check fails)")
-    p.add_argument("names", nargs="*")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("check", help="predicted vs measured with error bars (exit 1 if a check fails)",
+                       epilog="Runs are capped at SGDNOISE_MAX_STEPS steps (default 1e7) and SGDNOISE_MAX_MEMORY_GB "
+                              "(default: half the physical memory); set these environment variables to raise the caps.")
+    p.add_argument("names", nargs="*", help="check names (see 'sgdnoise list')")
+    p.add_argument("--all", action="store_true", help="run every registered check")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter of the check (repeatable), parsed as the type of its default, e.g. eta=0.01")
+    p.add_argument("--json", action="store_true", help="one JSON object per check instead of a table")
     add_scale(p)
-    p.set_defaults(func=_cmd_check)
+    p.set_defaults(func=_cmd_check, usage=p.format_usage())
 
     p = sub.add_parser("reproduce", help="derivations -> LaTeX/PDF -> checks -> figures -> report (resumable)")
-    p.add_argument("-o", "--output", default="sgdnoise-output")
+    p.add_argument("-o", "--output", default="sgdnoise-output",
+                   help="output directory; its result store makes a rerun resume (default: %(default)s)")
     add_scale(p)
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_positive_int, metavar="N",
@@ -265,8 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser("store", help="the result store of an output directory: info, or clear it")
-    p.add_argument("action", choices=["info", "clear"])
-    p.add_argument("-o", "--output", default="sgdnoise-output", help="output directory of reproduce")
+    p.add_argument("action", choices=["info", "clear"], help="info: what is stored; clear: delete stored results")
+    p.add_argument("-o", "--output", default="sgdnoise-output", help="output directory of reproduce (default: %(default)s)")
     p.add_argument("--check", metavar="NAME", help="clear only the results of this check")
     p.set_defaults(func=_cmd_store)
     return parser
@@ -299,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     except SgdNoiseError as exc:
         print(f"sgdnoise: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError:  # the engines estimate their memory first; this catches what an estimate missed
+        print("sgdnoise: error: out of memory; lower n_replicas/n_paths (see SGDNOISE_MAX_MEMORY_GB)", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `sgdnoise list | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("sgdnoise: interrupted", file=sys.stderr)
         return 130

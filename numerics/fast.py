@@ -43,10 +43,12 @@ from typing import Sequence
 
 import numpy as np
 
+from . import limits
 from .data import Dataset
 from .errors import DivergenceError, ParameterError, require_choice
 from .models import LeastSquares
-from .sgd import MomentObserver, Observer, SGDRun, TrajectoryObserver, _initial_weights, _progress
+from .progress import bar as progress_bar
+from .sgd import MomentObserver, Observer, SGDRun, TrajectoryObserver, _initial_weights
 from .streams import (HAVE_NUMBA, MASK32, SHIFT32, counter_word, draw_indices, draw_minibatches, mix, replica_key,
                       seed_words)
 
@@ -61,7 +63,7 @@ _SIMD = 4  # float64 lanes of a 256-bit vector (AVX2): the dual kernel's row upd
 _DUAL_MAX_WIDTH = 1024  # the dual kernel keeps 2 rows of this many float64 per replica on the stack
 _STACK_ITEMS = 8192  # per-tile scratch up to this many 8-byte items lives on the stack, larger on the heap
 
-if HAVE_NUMBA:  # numba is optional (extra "fast"); without it the numpy fallback below runs the same streams
+if HAVE_NUMBA:  # numba is a dependency; where it has no wheel the numpy fallback below runs the same streams
     import numba
     from llvmlite import ir
     from numba import types
@@ -419,7 +421,7 @@ def _plan(observers: Sequence[Observer], n_steps: int, n_params: int):
 
 def run_fast(model, data: Dataset, *, eta: float, batch_size: int, n_steps: int, n_replicas: int,
              sampling: str, w0, seed, observers: Sequence[Observer], check_every: int,
-             divergence_bound: float, progress: bool, use_numba: bool | None = None,
+             divergence_bound: float, progress: bool | None, use_numba: bool | None = None,
              kernel: str | None = None) -> SGDRun:
     """The fast engine behind ``run_sgd(..., backend="fast")`` (arguments validated there).
 
@@ -433,7 +435,7 @@ def run_fast(model, data: Dataset, *, eta: float, batch_size: int, n_steps: int,
     if use_numba is None:
         use_numba = HAVE_NUMBA
     if use_numba and not HAVE_NUMBA:
-        raise ParameterError("numba is not installed (pip install 'sgdnoise[fast]'); use the numpy fallback")
+        raise ParameterError("numba is not installed (pip install numba); use the numpy fallback")
     if kernel is not None:
         require_choice("kernel", kernel, KERNELS)
     n_params = model.n_params
@@ -491,17 +493,18 @@ def _run_kernel(w, X, y, eta, B, without, s0, s1, n_steps, observers, check_ever
     launch = _kernel_for(N, B, without, width)
     if kernel_mom is not None:
         second = isinstance(kernel_mom, SecondMomentObserver)
-        kernel_mom._sums = np.zeros((kernel_mom.n_batches, R, N + N * (N + 1) // 2 if second else N))
+        kernel_mom._sums = limits.full((kernel_mom.n_batches, R, N + N * (N + 1) // 2 if second else N), 0.0,
+                                       "the moment observer")
         mom_args = (kernel_mom._sums, 2 if second else 1, kernel_mom.center if second else np.zeros(N),
                     kernel_mom.burn_in, kernel_mom.every, kernel_mom._per_batch)
     else:
         mom_args = (np.zeros((1, 1, 1)), 0, np.zeros(N), 0, 1, 1)
     if kernel_traj is not None:
-        traj, stride = np.full((len(kernel_traj.steps), R, N), np.nan), kernel_traj.stride
+        traj, stride = limits.full((len(kernel_traj.steps), R, N), np.nan, "the trajectory observer"), kernel_traj.stride
     else:
         traj, stride = np.zeros((1, 1, N)), 1  # unused (no trajectory bit is set)
     diverged = np.full(R, -1, dtype=np.int64)
-    bar = _progress(R * n_steps, progress)
+    bar = progress_bar(R * n_steps, f"SGD eta={eta:.3g}", unit="replica-step", enabled=progress)
     for obs in host:
         obs.update(0, w, slice(0, R))
     k0 = 0
@@ -529,7 +532,7 @@ def _run_numpy(w, X, y, eta, B, without, s0, s1, n_steps, observers, check_every
     R = w.shape[0]
     keys = replica_key(s0, np.arange(R, dtype=np.uint64))
     model = LeastSquares(X.shape[1])
-    bar = _progress(R * n_steps, progress)
+    bar = progress_bar(R * n_steps, f"SGD eta={eta:.3g}", unit="replica-step", enabled=progress)
     for obs in observers:
         obs.update(0, w, slice(0, R))
     with np.errstate(over="ignore", invalid="ignore"):

@@ -102,7 +102,7 @@ def train_to_zero_loss(Z: np.ndarray, kappa: float, eta: float, batch_size: int,
     check_every = max(1, P // B) if check_every is None else int(check_every)
     use_numba = HAVE_NUMBA if use_numba is None else use_numba
     if use_numba and not HAVE_NUMBA:
-        raise ParameterError("numba is not installed (pip install 'sgdnoise[fast]')")
+        raise ParameterError("numba is not installed (pip install numba)")
     w = np.zeros((R, d))
     last = np.zeros(R, dtype=np.int64)
     fitted = np.zeros(R, dtype=bool)

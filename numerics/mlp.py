@@ -271,10 +271,7 @@ def load_digits_data(n_classes: int = 10, standardise: bool = True):
     classes 0..n_classes−1; pixels scaled to [0, 1] and, with ``standardise``, centred per pixel and scaled to unit
     overall standard deviation. Returns (X (P, 64), y (P,) int)."""
     require_int_in_range("n_classes", n_classes, 2, 10)
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the digits data need scikit-learn: pip install 'sgdnoise[data]'") from exc
+    from sklearn.datasets import load_digits  # imported on use: scikit-learn takes a second to import
     data = load_digits()
     keep = data.target < n_classes
     X, y = data.data[keep] / 16.0, data.target[keep].astype(int)

@@ -37,7 +37,9 @@ import sympy as sp
 from derivations.errors import ParameterError, UnknownNameError
 from derivations.sde import SDE
 
+from . import limits
 from .errors import DivergenceError, require_positive
+from .progress import bar as progress_bar
 from .rng import as_generator
 
 __all__ = [
@@ -503,7 +505,7 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
               parameters: Mapping[sp.Symbol | str, Any] | None = None,
               scheme: str | EulerMaruyama = "euler_maruyama", seed=None,
               save_every: int | None = None, brownian_increments: _Array | None = None,
-              t0: float = 0.0) -> SDESolution:
+              t0: float = 0.0, progress: bool | None = None) -> SDESolution:
     """Integrate an ensemble of ``n_paths`` independent paths of an Itô SDE on a uniform grid.
 
     ``dX = a(X, t) dt + G(X, t) dW`` (Itô) from ``t0`` to ``t1`` in ``n_steps`` steps of
@@ -528,6 +530,9 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
     — with ``brownian_increments`` — from ``default_rng(seed)`` (give ``seed`` too for a reproducible run:
     with ``seed=None`` the bridge points, where any are needed, come from fresh entropy).
     ``save_every=k`` saves every k-th step (and always t0 and t1); by default only t0 and t1.
+
+    Runs beyond the caps of :mod:`numerics.limits` (steps, memory) are refused before they start;
+    ``progress`` (None: the process-wide setting of :mod:`numerics.progress`) shows a bar with an ETA.
 
     Returns :class:`SDESolution` with ``values`` of shape (n_saved, n_paths, n).
     Raises :class:`numerics.errors.DivergenceError` (message naming the step and time; ``.step``
@@ -556,6 +561,8 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
     if save_every is None:
         save_every = n_steps
     save_every = _check_count("save_every", save_every)
+    limits.require_steps(n_steps, f"the SDE ensemble ({scheme_obj.name})")
+    limits.require_memory(limits.float_array_bytes(4, n_paths, n + n * m), f"the SDE ensemble of {n_paths} paths")
 
     x = np.asarray(x0, dtype=float)
     if x.ndim == 0:
@@ -594,15 +601,17 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
     saved_steps = list(range(0, n_steps + 1, save_every))
     if saved_steps[-1] != n_steps:
         saved_steps.append(n_steps)
-    values = np.empty((len(saved_steps), n_paths, n))
+    values = limits.full((len(saved_steps), n_paths, n), np.nan, f"the saved states of {n_paths} SDE paths")
     values[0] = x
     slot = 1
 
     def _saved(n_saved: int) -> SDESolution:
         return SDESolution(times=t0f + np.array(saved_steps[:n_saved], dtype=float) * dt, values=values[:n_saved])
 
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with progress_bar(n_steps, f"SDE {scheme_obj.name}", enabled=progress) as bar, \
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for k in range(n_steps):
+            bar.update()
             t = t0f + k * dt
             if dws is None:
                 dw = rng.standard_normal((n_paths, m))

@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from . import limits, progress as progress_bars
 from .data import Dataset
 from .errors import DivergenceError, ParameterError, require_choice, require_int_in_range, require_positive
 from .rng import child_seed
@@ -67,7 +68,7 @@ class MomentObserver(Observer):
             return
         f = self.features(w)
         if self._sums is None:
-            self._sums = np.zeros((self.n_batches, self._n_replicas, f.shape[1]))
+            self._sums = limits.full((self.n_batches, self._n_replicas, f.shape[1]), 0.0, "the moment observer")
         self._sums[index // self._per_batch, replicas] += f
 
     @property
@@ -96,7 +97,7 @@ class TrajectoryObserver(Observer):
             return
         f = self.features(w)
         if self.values is None:
-            self.values = np.full((len(self.steps), self._n_replicas, f.shape[1]), np.nan)
+            self.values = limits.full((len(self.steps), self._n_replicas, f.shape[1]), np.nan, "the trajectory observer")
         self.values[step // self.stride, replicas] = f
 
 
@@ -156,7 +157,7 @@ def _initial_weights(w0, n_replicas: int, n_params: int) -> np.ndarray:
 def run_sgd(model, data, *, eta: float, batch_size: int, n_steps: int,
             n_replicas: int = 1, sampling: str = "with_replacement", w0=None, seed=0,
             observers: Sequence[Observer] = (), block_size: int = 1024, check_every: int = 50,
-            divergence_bound: float = 1e6, progress: bool = False, check_stability: bool = True,
+            divergence_bound: float = 1e6, progress: bool | None = None, check_stability: bool = True,
             stop_when: Callable[[np.ndarray], np.ndarray] | None = None, stop_every: int = 1,
             backend: str = "numpy") -> SGDRun:
     """Run ``n_replicas`` independent SGD chains for ``n_steps`` steps, vectorised over replicas.
@@ -169,6 +170,8 @@ def run_sgd(model, data, *, eta: float, batch_size: int, n_steps: int,
     once they satisfy it (e.g. a perceptron fitting all training margins); the step is recorded in
     ``run.info["stopped_at"]`` (−1: never stopped). A block ends early when all its replicas stopped:
     observers see the frozen weights until then and nothing after (trajectories stay NaN there).
+    Runs beyond the caps of :mod:`numerics.limits` (steps per run, memory) are refused before they start;
+    ``progress`` (None: the process-wide setting of :mod:`numerics.progress`) shows a bar with an ETA.
     Models that know their stability bound (``model.check_stability(data, eta, batch_size, sampling)``,
     e.g. least squares) refuse an unstable η before running unless ``check_stability=False``.
 
@@ -194,6 +197,9 @@ def run_sgd(model, data, *, eta: float, batch_size: int, n_steps: int,
     else:
         require_int_in_range("batch_size", batch_size, 1, data.n_samples)
     require_choice("backend", backend, BACKENDS)
+    limits.require_steps(n_steps, f"SGD with eta={eta:g}")
+    limits.require_memory(3 * limits.float_array_bytes(n_replicas, model.n_params),  # weights, a block's copies
+                          f"SGD with {n_replicas} replicas")
     if check_stability and hasattr(model, "check_stability"):
         model.check_stability(data, eta, batch_size, sampling)
     if backend != "numpy":
@@ -212,7 +218,7 @@ def run_sgd(model, data, *, eta: float, batch_size: int, n_steps: int,
     for obs in observers:
         obs.allocate(n_replicas, n_params, n_steps)
     n_blocks = -(-n_replicas // block_size)
-    bar = _progress(n_blocks * n_steps, progress)
+    bar = progress_bars.bar(n_blocks * n_steps, f"SGD eta={eta:.3g}", enabled=progress)
     stopped_at = np.full(n_replicas, -1, dtype=np.int64)
     for b in range(n_blocks):
         sl = slice(b * block_size, min((b + 1) * block_size, n_replicas))
@@ -261,19 +267,3 @@ def _check_divergence(w, step, eta, bound, observers, w_all, sl) -> None:
             f"SGD diverged by step {step} with eta={eta:g}: {int(bad.sum())} of {len(w)} replicas in the block "
             f"{sl.start}..{sl.stop - 1} are non-finite or exceed |w| > {bound:g}; lower eta (or raise the batch size)",
             step=step, eta=eta, partial={"observers": observers, "final": w_all})
-
-
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="step", desc="SGD", leave=False)

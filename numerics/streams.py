@@ -18,11 +18,13 @@ kernels inline them); :func:`bounded` is the compiled scalar mapping, :func:`bou
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .rng import as_seed_sequence
 
-try:  # numba is optional (extra "fast"); the numpy functions below draw the same streams without it
+try:  # numba is a dependency; where it has no wheel the numpy functions below draw the same streams
     import numba
 except ImportError:  # pragma: no cover - exercised on machines without numba
     numba = None
@@ -37,9 +39,22 @@ _S30, _S27, _S31, SHIFT32 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint
 _ONE = np.uint64(1)
 
 
+def _wrapping(fn):
+    """``fn`` with numpy's overflow warnings off: the streams are arithmetic modulo 2⁶⁴, so wrap-around is
+    intended (numba's compiled integers wrap silently; numpy uint64 *scalars* would warn on every overflow)."""
+
+    @functools.wraps(fn)
+    def wrapped(*args):
+        with np.errstate(over="ignore"):
+            return fn(*args)
+
+    return wrapped
+
+
 def _maybe_jit(fn):
-    """Compile a scalar/array uint64 helper with numba when available (numba also maps it over arrays)."""
-    return numba.njit(cache=True, inline="always")(fn) if HAVE_NUMBA else fn
+    """Compile a scalar/array uint64 helper with numba when available (numba also maps it over arrays);
+    without numba, the same function in numpy with its intended wrap-around silenced."""
+    return numba.njit(cache=True, inline="always")(fn) if HAVE_NUMBA else _wrapping(fn)
 
 
 @_maybe_jit

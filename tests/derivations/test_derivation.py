@@ -36,7 +36,8 @@ def test_every_derivation_renders_and_serialises(name):
 
 def test_lambdify_is_cached_and_numeric():
     x, a = sp.symbols("x a", positive=True)
-    d = Derivation("demo", "Demo", "", [], [], sp.Eq(sp.Symbol("y"), a * sp.exp(-x)), parameters=(x, a),
+    d = Derivation(name="demo", title="Demo", summary="", assumptions=[], steps=[],
+                   result=sp.Eq(sp.Symbol("y"), a * sp.exp(-x)), parameters=(x, a),
                    references=(Reference("k", "A", "T", "V", 2000),))
     f = d.lambdify()
     assert f is d.lambdify()

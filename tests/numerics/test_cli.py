@@ -96,3 +96,58 @@ def test_latex_pdf_is_produced(tmp_path):
 def test_eta_fraction_outside_unit_interval_is_refused():
     proc = run("check", "linreg.discrete_stationary_covariance", "--param", "eta_fraction=1.5")
     assert proc.returncode == 2 and "eta_fraction" in proc.stderr
+
+
+def test_list_is_fast_builds_no_derivation_and_prints_plain_titles():
+    """Listing reads the registries only: no derivation is built (the slow part), titles are plain text."""
+    code = ("import time, sys; t = time.perf_counter(); from numerics.cli import main; main(['list']); "
+            "import derivations.derivation as d; "
+            "print('BUILT', sum(e.build.cache_info().currsize for e in d._ENTRIES.values()), file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "BUILT 0" in proc.stderr
+    assert "Itô" in proc.stdout and "Δ" in proc.stdout
+    assert "\\^" not in proc.stdout and "$" not in proc.stdout
+
+
+def test_check_without_names_prints_usage_and_runs_nothing():
+    proc = run("check")
+    assert proc.returncode == 2 and "usage: sgdnoise check" in proc.stderr and "--all" in proc.stderr
+    assert proc.stdout == ""
+    proc = run("check", "linreg.stationary_covariance", "--all")
+    assert proc.returncode == 2 and "not both" in proc.stderr
+
+
+def test_every_option_of_every_subcommand_has_help():
+    from numerics.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command").choices
+    for name, sub in subparsers.items():
+        for action in sub._actions:
+            if action.dest != "help":
+                assert action.help, f"sgdnoise {name}: option {action.option_strings or action.dest} has no help"
+
+
+def test_tiny_eta_is_refused_at_once_naming_the_cap():
+    proc = run("check", "linreg.stationary_covariance", "--param", "eta=1e-300")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "cap of 1e+07 steps" in proc.stderr and "SGDNOISE_MAX_STEPS" in proc.stderr
+
+
+def test_huge_replica_count_is_refused_before_allocating():
+    proc = run("check", "linreg.discrete_stationary_covariance", "--param", "n_replicas=1000000000")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "memory cap" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_memory_error_anywhere_is_one_line_exit_2(monkeypatch, capsys):
+    from numerics import cli
+
+    def exhausted(args):
+        raise MemoryError
+
+    monkeypatch.setattr(cli, "_cmd_list", exhausted)
+    assert main(["list"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "out of memory" in err

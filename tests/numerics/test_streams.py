@@ -78,3 +78,20 @@ def test_minibatches_are_uniform_and_the_right_kind(sampling):
         assert not repeats.any()
     else:  # P(repeat) = 1 − (P−1)(P−2)/P² for B = 3
         assert_mc_agrees(replica_mean(repeats.astype(float)), 1 - (P - 1) * (P - 2) / P**2)
+
+
+def test_numpy_streams_without_numba_raise_no_warning():
+    """Without numba the streams run in numpy uint64 arithmetic, whose wrap-around is intended: no overflow
+    warning may reach the user (run with warnings as errors, numba made unimportable)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, warnings; sys.modules['numba'] = None; warnings.simplefilter('error'); "
+            "import numpy as np; from numerics import streams, hinge_kernel; assert not streams.HAVE_NUMBA; "
+            "streams.draw_minibatches(3, range(5), 7, 4, 10, 'without_replacement'); "
+            "streams.draw_minibatches(3, range(5), 7, 3, 10, 'with_replacement'); "
+            "Z = np.random.default_rng(0).standard_normal((2, 6, 3)); "
+            "hinge_kernel.train_to_zero_loss(Z, 1.0, 0.5, 2, 50, seed=1)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
