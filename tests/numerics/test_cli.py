@@ -151,3 +151,15 @@ def test_memory_error_anywhere_is_one_line_exit_2(monkeypatch, capsys):
     assert main(["list"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "out of memory" in err
+
+
+def test_without_numba_one_line_says_the_run_will_be_slow(monkeypatch, capsys):
+    from numerics import cli, streams
+
+    monkeypatch.setattr(streams, "HAVE_NUMBA", False)
+    cli._warn_without_numba()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "numba is not available" in err and "slower" in err
+    monkeypatch.setattr(streams, "HAVE_NUMBA", True)
+    cli._warn_without_numba()
+    assert capsys.readouterr().err == ""
