@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from derivations.sde import ItoSDE
+from derivations.calculus.sde import ItoSDE
 from numerics.sde import compile_sde, integrate
 
 from .timing import measure, table

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Sequence
 
 import sympy as sp
 
-from .errors import UnknownNameError
+from .registry import Registry
 
 
 @dataclass(frozen=True)
@@ -163,20 +163,19 @@ class _Entry:
     build: Callable[[], Derivation]
 
 
-_ENTRIES: dict[str, _Entry] = {}
+_REGISTRY: Registry[_Entry] = Registry("derivation", "derivations")
 
 
 def register(name: str, *, title: str) -> Callable[[Callable[[], Derivation]], Callable[[], Derivation]]:
     """Decorator registering a zero-argument builder under ``name`` with its (LaTeX) ``title``.
 
     The builder runs on the first :func:`get` (once per process); ``names()`` and ``title(name)`` do not
-    run it, so listing the registry builds no sympy expression.
+    run it, so listing the registry builds no sympy expression. ``name`` = "prefix.rest" lives in the
+    module ``derivations.prefix`` (the registry imports it on demand).
     """
 
     def deco(builder: Callable[[], Derivation]) -> Callable[[], Derivation]:
-        if name in _ENTRIES:
-            raise ValueError(f"derivation {name!r} registered twice")
-        _ENTRIES[name] = _Entry(name, title, functools.cache(builder))
+        _REGISTRY.add(name, _Entry(name, title, functools.cache(builder)))
         return builder
 
     return deco
@@ -184,25 +183,17 @@ def register(name: str, *, title: str) -> Callable[[Callable[[], Derivation]], C
 
 def names() -> list[str]:
     """Registered derivation names, sorted."""
-    _load_all()
-    return sorted(_ENTRIES)
-
-
-def _entry(name: str) -> _Entry:
-    _load_all()
-    if name not in _ENTRIES:
-        raise UnknownNameError("derivation", name, list(_ENTRIES))
-    return _ENTRIES[name]
+    return _REGISTRY.names()
 
 
 def title(name: str) -> str:
     """The LaTeX title of a registered derivation, without building it."""
-    return _entry(name).title
+    return _REGISTRY.get(name).title
 
 
 def get(name: str) -> Derivation:
     """Build (once per process) and return the named derivation."""
-    entry = _entry(name)
+    entry = _REGISTRY.get(name)
     derivation = entry.build()
     if derivation.name not in ("", name) or derivation.title not in ("", entry.title):
         raise AssertionError(f"builder for {name!r} names its derivation {derivation.name!r}")
@@ -212,22 +203,3 @@ def get(name: str) -> Derivation:
 
 def all_derivations(selected: Iterable[str] | None = None) -> list[Derivation]:
     return [get(n) for n in (selected or names())]
-
-
-_TOPIC_MODULES_LOADED = False
-
-
-def _load_all() -> None:
-    """Import every module of the package once: their ``@register`` decorators fill the registry,
-    so a new derivation module needs no edit here."""
-    global _TOPIC_MODULES_LOADED
-    if _TOPIC_MODULES_LOADED:
-        return
-    import importlib
-    import pkgutil
-
-    from . import __path__ as package_path
-
-    for info in pkgutil.iter_modules(package_path):
-        importlib.import_module(f"{__package__}.{info.name}")
-    _TOPIC_MODULES_LOADED = True

@@ -11,8 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import Iterable
 
-from .derivation import Derivation, all_derivations
-from .errors import SgdNoiseError
+from derivations.derivation import Derivation, all_derivations
+from derivations.errors import SgdNoiseError
 
 PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[margin=2.2cm]{geometry}

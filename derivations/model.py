@@ -1,12 +1,12 @@
 """``SGDModel``: a user's per-sample sympy loss + a Gaussian data model → SGD's drift, noise and SDE.
 
-Conventions (DESIGN.md): per-sample loss ℓ(w; x, y); L(w) = E ℓ (population) or the mean over P samples;
+Conventions (ARCHITECTURE.md): per-sample loss ℓ(w; x, y); L(w) = E ℓ (population) or the mean over P samples;
 SGD w_{k+1} = w_k − η ĝ_k with ĝ_k the minibatch-mean gradient; continuum time t = η k; Itô SDE
 
     dw = −∇L(w) dt + √(η κ) C(w)^{1/2} dW,    C(w) = E[g gᵀ] − E[g] E[g]ᵀ,   g = ∂ℓ/∂w,
 
 κ the minibatch noise scale (1/B with replacement and online, (P − B)/(B(P − 1)) without replacement;
-``derivations.gaussian.minibatch_noise_scale``).
+``derivations.calculus.gaussian.minibatch_noise_scale``).
 
 Data model: inputs x ~ N(μ, Σ_x) (default N(0, I): whitened), labels y = f*(x) + ε with ε ~ N(0, σ²)
 independent of x. Expectations over (x, ε) are exact by Isserlis' theorem when the per-sample gradient
@@ -35,18 +35,18 @@ from typing import Mapping, Sequence
 import sympy as sp
 from sympy.integrals.quadrature import gauss_hermite
 
-from .continuum import B as B_SYMBOL
-from .continuum import P as P_SYMBOL
-from .continuum import eta as ETA_SYMBOL
-from .continuum import kappa as KAPPA_SYMBOL
-from .continuum import sgd_sde
-from .derivation import Derivation
-from .errors import ParameterError
-from .gaussian import gaussian_expectation, minibatch_noise_scale, noise_covariance
-from .linear_sde import lyapunov_solve
-from .references import ISSERLIS_1918, LI_TAI_E_2017
-from .sde import ItoSDE
-from .stationary import StationaryDensity, stationary_density
+from derivations.sgd import B as B_SYMBOL
+from derivations.sgd import P as P_SYMBOL
+from derivations.sgd import eta as ETA_SYMBOL
+from derivations.sgd import kappa as KAPPA_SYMBOL
+from derivations.sgd import sgd_sde
+from derivations.derivation import Derivation
+from derivations.errors import ParameterError
+from derivations.calculus.gaussian import gaussian_expectation, minibatch_noise_scale, noise_covariance
+from derivations.calculus.linear_sde import lyapunov_solve
+from derivations.references import ISSERLIS_1918, LI_TAI_E_2017
+from derivations.calculus.sde import ItoSDE
+from derivations.calculus.stationary import StationaryDensity, stationary_density
 
 __all__ = ["SGDModel", "SAMPLING_SCHEMES", "FALLBACKS", "matrix_equation"]
 
@@ -358,7 +358,7 @@ class SGDModel:
         """Zero-flux stationary density p ∝ D⁻¹ exp ∫2A/D of a 1-D SDE (the model's own when it has one
         weight, or one obtained with :meth:`ito`), with its normalisability condition ``.normalisable``.
 
-        ``time_budget`` bounds each symbolic stage (``derivations.stationary``); what does not finish is
+        ``time_budget`` bounds each symbolic stage (``derivations.calculus.stationary``); what does not finish is
         left to quadrature and stated in ``.notes``."""
         if sde is None:
             if self.weights.shape[0] != 1:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .derivation import Derivation, Reference, register
-from .references import GARDINER_2009, SCLOCCHI_2023
-from .sde import ItoSDE
+from derivations.derivation import Derivation, Reference, register
+from derivations.references import GARDINER_2009, SCLOCCHI_2023
+from derivations.calculus.sde import ItoSDE
 
 SCLOCCHI_WYART_2024 = Reference(
     "sclocchi2024", "A. Sclocchi and M. Wyart", "On the different regimes of stochastic gradient descent",

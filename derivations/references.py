@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .derivation import Reference
+from derivations.derivation import Reference
 
 LI_TAI_E_2017 = Reference(
     "li2017sme", "Q. Li, C. Tai and W. E",

@@ -18,10 +18,10 @@ from scipy import stats as sp_stats
 from scipy.integrate import solve_ivp
 
 import derivations
-from derivations import deep_linear as dl
+from derivations.dln import modes as dl
 from numerics.checks import get_check
 from numerics.deep_linear import ModeDensity, binned_ratio, peak_position, simulate_mode_diffusion
-from numerics.dln_checks import stationary_samples
+from numerics.checks.dln.modes import stationary_samples
 
 FIGURES = os.environ.get("SGDNOISE_FIGURES") or tempfile.mkdtemp(prefix="sgdnoise_dln_")
 os.makedirs(FIGURES, exist_ok=True)

@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import derivations
-from numerics.fluct_checks import commutator_measure, leverage_noise_covariance, measured_variance_flatness
+from numerics.checks.fluct import leverage_noise_covariance, measured_variance_flatness
+from numerics.noise_curvature import commutator_measure
 from numerics.linreg import hessian, least_squares_solution, noise_covariance
 from numerics.models import LeastSquares
 from numerics.data import gaussian_teacher

@@ -18,7 +18,7 @@ from pathlib import Path
 import derivations
 from derivations import latex as latex_mod
 
-from . import checks, progress
+from . import progress, verify
 from .errors import ParameterError, SgdNoiseError, UnknownNameError
 
 PDFLATEX_HINT = ("for the PDF install pdflatex, e.g. apt-get install --no-install-recommends texlive-latex-base "
@@ -64,8 +64,8 @@ def _cmd_list(args) -> int:
     for name in derivations.names():
         print(f"  {name:<40} {derivations.plain_text(derivations.title(name))}")
     print("checks:")
-    for name in checks.check_names():
-        print(f"  {name:<40} {checks.get_check(name).description}")
+    for name in verify.check_names():
+        print(f"  {name:<40} {verify.get_check(name).description}")
     return 0
 
 
@@ -95,11 +95,11 @@ def _cmd_latex(args) -> int:
 def _run_checks(names, scale, params, seed, as_json, out=sys.stdout) -> list:
     results = []
     for name in names:
-        check = checks.get_check(name)
+        check = verify.get_check(name)
         overrides = dict(parse_param(p, check.params(scale)) for p in params)
         result = check(seed=seed, scale=scale, **overrides)
         results.append(result)
-        print(checks.dumps(result) if as_json else result.table() + "\n", file=out, flush=True)
+        print(verify.dumps(result) if as_json else result.table() + "\n", file=out, flush=True)
     return results
 
 
@@ -108,9 +108,9 @@ def _cmd_check(args) -> int:
         sys.stderr.write(args.usage)
         raise ParameterError("name the checks to run (see 'sgdnoise list') or give --all, not both"
                              if args.all else "name the checks to run (see 'sgdnoise list'), or give --all to run every check")
-    names = args.names or checks.check_names()
+    names = args.names or verify.check_names()
     for name in names:
-        checks.get_check(name)  # unknown names fail before any work starts
+        verify.get_check(name)  # unknown names fail before any work starts
     _warn_without_numba()
     progress.enable()
     results = _run_checks(names, args.scale, args.param, args.seed, args.json)
@@ -132,7 +132,7 @@ def _matches(name: str, prefix: str) -> bool:
 
 def _selected(prefixes: list[str]) -> tuple[list[str], list[str]]:
     """(checks, derivations) named by ``--only`` (full names or prefixes such as ``dln``); all without it."""
-    check_names, derivation_names = checks.check_names(), derivations.names()
+    check_names, derivation_names = verify.check_names(), derivations.names()
     if not prefixes:
         return check_names, derivation_names
     for prefix in prefixes:
@@ -167,7 +167,7 @@ def _cmd_reproduce(args) -> int:
             problems.append("PDF failed")
             print(f"warning: {exc}", file=sys.stderr)
 
-    tasks = [sweeps.Task(n, sweeps.CheckFunction(n), checks.get_check(n).params(args.scale), args.seed) for n in names]
+    tasks = [sweeps.Task(n, sweeps.CheckFunction(n), verify.get_check(n).params(args.scale), args.seed) for n in names]
     print(f"[2/4] {len(tasks)} checks ({args.scale}, seed {args.seed}) on {executor.description}; "
           f"results stored in {store.path}", flush=True)
     bar = tqdm(total=len(tasks), desc="checks", unit="check", file=sys.stderr)
@@ -193,7 +193,7 @@ def _cmd_reproduce(args) -> int:
     print("[3/4] figures", flush=True)
     entries = []
     for o in tqdm(outcomes, desc="figures", unit="check", file=sys.stderr, leave=False):
-        entry = report.Entry(o.task.name, checks.get_check(o.task.name).description, error=o.error, cached=o.cached)
+        entry = report.Entry(o.task.name, verify.get_check(o.task.name).description, error=o.error, cached=o.cached)
         if o.ok:
             entry.result = sweeps.check_result_from_json(o.value, o.runtime_s)
             entry.figures, entry.notes = report.make_figures(entry.result, out / "figures")
@@ -203,7 +203,7 @@ def _cmd_reproduce(args) -> int:
     with open(out / "checks.jsonl", "w") as jsonl:
         for e in entries:
             if e.result is not None:
-                jsonl.write(checks.dumps(e.result) + "\n")
+                jsonl.write(verify.dumps(e.result) + "\n")
     elapsed = time.perf_counter() - start
     meta = dict(scale=args.scale, seed=args.seed, version=sweeps.package_version(), executor=executor.description,
                 store=str(store.path), n_cached=sum(o.cached for o in outcomes), runtime_s=elapsed,

@@ -1,6 +1,6 @@
 """Deep linear networks for the replica SGD engine, mode read-out, and numeric per-mode predictions (seed 000).
 
-Conventions (DESIGN.md): per-sample loss ℓ = ½|W x − y|², W = W_L ⋯ W_1, W_l of shape (N_l, N_{l−1});
+Conventions (ARCHITECTURE.md): per-sample loss ℓ = ½|W x − y|², W = W_L ⋯ W_1, W_l of shape (N_l, N_{l−1});
 whitened inputs x ~ N(0, I); teacher y = M x + ε, M = U diag(s) Vᵀ, ε ~ N(0, σ² I); online SGD
 w_{k+1} = w_k − η ĝ_k, ĝ_k the minibatch-mean gradient; continuum time t = η k; T = η/B; Itô.
 
@@ -26,8 +26,8 @@ import numpy as np
 import sympy as sp
 from scipy import integrate as sp_integrate
 
-from derivations import deep_linear as dl
-from derivations.sde import ItoSDE
+from derivations.dln import modes as dl
+from derivations.calculus.sde import ItoSDE
 
 from .data import GaussianTeacher
 from .errors import ParameterError, require_int_in_range, require_positive

@@ -1,6 +1,6 @@
 """Least squares on a user's own data: noise covariance, stability of η, stationary weight covariance.
 
-Conventions (DESIGN.md): L(w) = (1/2P) Σ_p (wᵀx_p − y_p)², H = XᵀX/P, ŵ the least-squares solution,
+Conventions (ARCHITECTURE.md): L(w) = (1/2P) Σ_p (wᵀx_p − y_p)², H = XᵀX/P, ŵ the least-squares solution,
 δ = w − ŵ, κ the minibatch noise scale (1/B with replacement, (P−B)/(B(P−1)) without replacement).
 
 The exact discrete stationary second moment S = E[δδᵀ] of minibatch SGD (derivation
@@ -23,7 +23,7 @@ import scipy.linalg
 import scipy.optimize
 import scipy.sparse.linalg
 
-from derivations.gaussian import minibatch_noise_scale
+from derivations.calculus.gaussian import minibatch_noise_scale
 
 from .errors import ParameterError, UnstableLearningRateError, require_choice, require_int_in_range, require_positive
 

@@ -1,6 +1,6 @@
 """Measurements of seed 001 (``curv.noise_curvature``): C vs H vs E_p[h_p²], commutation, C_ii ∝ H_ii^γ.
 
-Conventions (DESIGN.md): L = (1/P) Σ_p ℓ_p; g_p per-sample gradients; C₁ = (1/P) Σ_p g_pg_pᵀ − ḡḡᵀ and the
+Conventions (ARCHITECTURE.md): L = (1/P) Σ_p ℓ_p; g_p per-sample gradients; C₁ = (1/P) Σ_p g_pg_pᵀ − ḡḡᵀ and the
 minibatch noise covariance with the paper's normalisation C = C₁/B. H = E_p[h_p], E_p[h_p²] from the per-sample
 Hessians; λ_i, v_i the eigenpairs of H (descending); diagonals in H's eigenbasis C_ii = v_iᵀCv_i, H_ii = λ_i,
 S_i = v_iᵀE_p[h_p²]v_i. γ is the least-squares slope of log C_ii on log H_ii over the top directions, with a
@@ -18,7 +18,6 @@ from functools import cached_property
 import numpy as np
 
 from .errors import ParameterError, require_int_in_range, require_positive
-from .fluct_checks import commutator_measure
 from .mlp import MLP, curvature_moments
 from .rng import as_generator
 from .stats import PowerLawFit, power_law_fit
@@ -40,6 +39,11 @@ def best_multiple_error(C: np.ndarray, M: np.ndarray) -> float:
     """‖C − cM‖_F/‖C‖_F with the best multiple c = ⟨C, M⟩/⟨M, M⟩ (0 iff C ∝ M)."""
     c = np.sum(C * M) / np.sum(M * M)
     return float(np.linalg.norm(C - c * M) / np.linalg.norm(C))
+
+
+def commutator_measure(H, C) -> float:
+    """‖[H, C]‖_F / (‖H‖_F ‖C‖_F): zero iff detailed balance holds (``fluct.single_layer``)."""
+    return float(np.linalg.norm(H @ C - C @ H) / (np.linalg.norm(H) * np.linalg.norm(C)))
 
 
 def haar_orthogonal(n: int, seed=None) -> np.ndarray:

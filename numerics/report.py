@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
-from .checks import CheckResult, get_check
+from .verify import CheckResult, get_check
 
 __all__ = ["PAPERS", "paper_of", "FiguresHook", "register_figures", "figures_hook", "Entry", "make_figures",
            "write_report"]

@@ -1,6 +1,6 @@
 """Batched ensemble integrators for Itô SDEs (Euler–Maruyama, Milstein, tamed and adaptive Euler–Maruyama).
 
-Convention (the package's, see ``derivations.sde``): an Itô SDE
+Convention (the package's, see ``derivations.calculus.sde``): an Itô SDE
 
     dX = a(X, t) dt + G(X, t) dW,    X ∈ ℝⁿ,  G ∈ ℝ^{n×m},  E[dW dWᵀ] = Q dt,
 
@@ -35,7 +35,7 @@ import numpy as np
 import sympy as sp
 
 from derivations.errors import ParameterError, UnknownNameError
-from derivations.sde import SDE
+from derivations.calculus.sde import SDE
 
 from . import limits
 from .errors import DivergenceError, require_positive
@@ -168,7 +168,7 @@ def compile_sde(sde: SDE, parameters: Mapping[sp.Symbol | str, Any] | None = Non
     ``sympy.lambdify(..., modules="numpy", cse=True)``. See :class:`CompiledSDE` for the shapes.
     """
     if not isinstance(sde, SDE):
-        raise ParameterError(f"sde must be a derivations.sde.ItoSDE, got {type(sde).__name__}")
+        raise ParameterError(f"sde must be a derivations.calculus.sde.ItoSDE, got {type(sde).__name__}")
     if sde.calculus != "ito":
         raise ParameterError(
             f"sde must be an Itô SDE (the integrators are Itô schemes), got a {sde.calculus} SDE; "
@@ -519,7 +519,7 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
     - ``scheme="adaptive_euler_maruyama"`` (:class:`AdaptiveEulerMaruyama`): Euler–Maruyama whose steps are
       halved per path (Brownian bridge) where drift or noise would move a path too far — for superlinear noise.
 
-    ``sde`` is an :class:`~derivations.sde.ItoSDE` (compiled here with ``parameters``) or a
+    ``sde`` is an :class:`~derivations.calculus.sde.ItoSDE` (compiled here with ``parameters``) or a
     :class:`CompiledSDE` from :func:`compile_sde` (reuse it across calls to lambdify once).
     ``x0``: a number, shape (n,), or shape (n_paths, n). ``seed``: non-negative int or
     ``SeedSequence`` (stream ``numpy.random.default_rng(seed)``; see ``numerics.rng``); or give

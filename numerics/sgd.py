@@ -1,7 +1,7 @@
 """Replica SGD engine: R independent SGD runs in lockstep, vectorised over replicas.
 
 w_{k+1} = w_k − η ĝ_k, ĝ_k = mean of per-sample gradients over a minibatch of size B drawn per replica.
-Sampling schemes (DESIGN.md): ``with_replacement``, ``without_replacement`` (a uniformly random B-subset
+Sampling schemes (ARCHITECTURE.md): ``with_replacement``, ``without_replacement`` (a uniformly random B-subset
 per step, independent across steps), ``epoch`` (random reshuffling: P // B minibatches per epoch; a
 last incomplete minibatch is dropped) and ``online`` (fresh samples from a data model every step).
 

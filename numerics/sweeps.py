@@ -469,7 +469,7 @@ class CheckFunction:
     check: str
 
     def __call__(self, params: dict, seed: int) -> dict:
-        from .checks import get_check  # imported where needed: a plain sweep does not load scipy
+        from .verify import get_check  # imported where needed: a plain sweep does not load scipy
 
         return get_check(self.check).run(dict(params), seed).to_json()
 
@@ -483,7 +483,7 @@ def _revive(cls, data: dict):
 
 def check_result_from_json(payload: dict, runtime_s: float | None = None):
     """Inverse of ``CheckResult.to_json``; ``runtime_s`` (from the store) replaces the recorded runtime."""
-    from .checks import CheckResult, NegativeControl, Row
+    from .verify import CheckResult, NegativeControl, Row
 
     result = _revive(CheckResult, payload)
     result.rows = [_revive(Row, r) for r in payload["rows"]]

@@ -1,7 +1,7 @@
 """Two-layer linear network f(x) = W₂W₁x for the replica engine, its linearised stationary covariance,
 and the tools of Feng & Tu's variance–flatness analysis (PCA, flatness by root finding, log–log fit).
 
-Conventions (DESIGN.md): ℓ_p = ½‖W₂W₁x_p − y_p‖², L = (1/P) Σ_p ℓ_p; W₁ ∈ ℝ^{M×N}, W₂ ∈ ℝ^{K×M};
+Conventions (ARCHITECTURE.md): ℓ_p = ½‖W₂W₁x_p − y_p‖², L = (1/P) Σ_p ℓ_p; W₁ ∈ ℝ^{M×N}, W₂ ∈ ℝ^{K×M};
 the parameter vector is θ = [vec(W₁), vec(W₂)] (row-major), n = MN + KM; product W = W₂W₁ ∈ ℝ^{K×N},
 vec(W) row-major. Residual r_p = Wx_p − y_p; G = (1/B) Σ_b r_b x_bᵀ the minibatch product-space gradient;
 ∇_{W₁} = W₂ᵀG, ∇_{W₂} = G W₁ᵀ. t = ηk, κ the minibatch noise scale. Derivation: ``fluct.two_layer``.

@@ -22,9 +22,9 @@ import sympy as sp
 from scipy import stats as sps
 
 from derivations.model import SGDModel
-from derivations.stationary import StationaryDensity
+from derivations.calculus.stationary import StationaryDensity
 
-from .checks import CheckResult, Comparison, comparison_result
+from .verify import CheckResult, Comparison, comparison_result
 from .data import GaussianTeacher
 from .errors import ParameterError, require_int_in_range, require_positive
 from .sgd import MomentObserver, TrajectoryObserver, run_sgd
@@ -177,19 +177,19 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
       - a number or an expression free of time: the stationary mean E f(w) of ``observable`` f (a sympy
         expression of the weights), measured as per-replica time averages after ``burn_in`` steps, mean ±
         standard error over independent replicas;
-      - an expression of the continuum time t (``derivations.continuum`` convention t = ηk): E f(w(t)) at the
+      - an expression of the continuum time t (``derivations.sgd`` convention t = ηk): E f(w(t)) at the
         steps ``times`` (a list of step numbers k), measured across replicas at each step;
-      - a :class:`~derivations.stationary.StationaryDensity` (or an object with ``.cdf``): the law of f(w) at the
+      - a :class:`~derivations.calculus.stationary.StationaryDensity` (or an object with ``.cdf``): the law of f(w) at the
         end of the run, one sample per replica, Kolmogorov–Smirnov test; reported as the row
         "KS statistic D" with z the normal quantile of the KS p-value (|z| ≤ 5 ⇔ p ≥ 5.7e-7).
     Parameters of the predictions (η, B, κ and the model's constants) are substituted from ``parameters``
     (η → ``eta``, B → ``batch_size``). Passes when |z| ≤ ``z`` (or within ``rel_floor`` × max|predicted|) for
     every row *and* the same data reject ``wrong``.
     """
-    from derivations.continuum import B as B_SYMBOL
-    from derivations.continuum import eta as ETA_SYMBOL
-    from derivations.continuum import kappa as KAPPA_SYMBOL
-    from derivations.gaussian import minibatch_noise_scale
+    from derivations.sgd import B as B_SYMBOL
+    from derivations.sgd import eta as ETA_SYMBOL
+    from derivations.sgd import kappa as KAPPA_SYMBOL
+    from derivations.calculus.gaussian import minibatch_noise_scale
 
     eta = require_positive("eta", eta)
     require_int_in_range("n_replicas", n_replicas, 2)

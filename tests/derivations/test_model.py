@@ -6,9 +6,9 @@ import pytest
 import sympy as sp
 
 import derivations
-from derivations.continuum import B, P, eta, sgd_sde
+from derivations.sgd import B, P, eta, sgd_sde
 from derivations.errors import ParameterError
-from derivations.linear_regression import (explicit_population_noise_covariance,
+from derivations.linreg import (explicit_population_noise_covariance,
                                            population_noise_covariance_formula, sigma)
 from derivations.model import SGDModel
 
@@ -95,8 +95,8 @@ def test_width_one_deep_linear_network_gives_the_mode_sde(L):
 @pytest.mark.parametrize("L", [1, 2, 3])
 def test_width_one_deep_linear_network_matches_registered_dln_mode_sde(L):
     if "dln.mode_sde" not in derivations.names():
-        pytest.skip("derivations.deep_linear (dln.mode_sde) is not in the tree")
-    from derivations import deep_linear as dl
+        pytest.skip("derivations.dln.modes (dln.mode_sde) is not in the tree")
+    from derivations.dln import modes as dl
 
     ref = derivations.get("dln.mode_sde").extras
     ws = sp.symbols(f"w1:{L + 1}", real=True)

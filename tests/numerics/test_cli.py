@@ -102,7 +102,7 @@ def test_list_is_fast_builds_no_derivation_and_prints_plain_titles():
     """Listing reads the registries only: no derivation is built (the slow part), titles are plain text."""
     code = ("import time, sys; t = time.perf_counter(); from numerics.cli import main; main(['list']); "
             "import derivations.derivation as d; "
-            "print('BUILT', sum(e.build.cache_info().currsize for e in d._ENTRIES.values()), file=sys.stderr)")
+            "print('BUILT', sum(e.build.cache_info().currsize for e in d._REGISTRY._entries.values()), file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "BUILT 0" in proc.stderr

@@ -5,7 +5,7 @@ import pytest
 
 import sympy as sp
 
-from derivations import deep_linear as dl
+from derivations.dln import modes as dl
 from numerics.deep_linear import (DeepLinearNetwork, MatrixTeacher, ModeDensity, ScalarChain, aligned_balanced_init,
                                   binned_ratio, first_passage_times, mode_gradient_variances, mode_sde_in_a,
                                   mode_strengths, peak_position, peak_vertex, simulate_mode_diffusion,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derivations.linear_regression import finite_sample_noise_covariance
+from derivations.linreg import finite_sample_noise_covariance
 from numerics.errors import ParameterError, UnstableLearningRateError
 from numerics.linreg import (SecondMomentOperator, discrete_stationary_covariance, hessian,
                              max_stable_eta, minibatch_scale, noise_covariance, second_moment_spectral_radius,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from derivations.latex import pdflatex_available
-from numerics import checks, report
-from numerics.checks import Check, CheckResult, Comparison, NegativeControl, Row, comparison_result
+from numerics import report, verify
+from numerics.verify import Check, CheckResult, Comparison, NegativeControl, Row, comparison_result
 from numerics.cli import main
 from numerics.report import Entry, make_figures, paper_of, write_report
 from numerics.sweeps import check_result_from_json
@@ -124,7 +124,7 @@ def test_reproduce_quick_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     """``reproduce --quick -o DIR`` through the command line, restricted (``--only``) to one derivation and two
     tiny checks registered for this test, one right and one wrong; run serially so that they run in this process."""
     for name, predicted in (("tinytest.right", 0.0), ("tinytest.wrong", 0.5)):
-        monkeypatch.setitem(checks._CHECKS, name, _tiny_check(name, predicted))
+        monkeypatch.setitem(verify._REGISTRY._entries, name, _tiny_check(name, predicted))
     out = tmp_path / "out"
     argv = ["reproduce", "--quick", "-o", str(out), "--workers", "1", "--only", "sgd.continuum_sde", "--only",
             "tinytest.right", "--only", "tinytest.wrong"]

@@ -15,7 +15,7 @@ import sympy as sp
 from scipy import stats
 
 from derivations.errors import ParameterError, SgdNoiseError, UnknownNameError
-from derivations.sde import ItoSDE
+from derivations.calculus.sde import ItoSDE
 from numerics.errors import DivergenceError
 from numerics.sde import (
     AdaptiveEulerMaruyama,

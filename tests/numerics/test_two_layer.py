@@ -5,7 +5,7 @@ import pytest
 import sympy as sp
 
 import derivations
-from derivations.weight_fluctuations import T, alpha, c, s
+from derivations.fluct import T, alpha, c, s
 from numerics.errors import ParameterError
 from numerics.two_layer import (MultiOutputDataset, TwoLayerLinear, balance_noise_moments, covariance_principal_components,
                                 flatness, least_squares_product, linearised_covariance, noise_balanced_state,

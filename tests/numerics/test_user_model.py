@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derivations.continuum import B, eta
+from derivations.sgd import B, eta
 from derivations.errors import ParameterError
 from derivations.model import SGDModel
 from numerics.data import Dataset

@@ -1,0 +1,397 @@
+"""Stationary densities of 1-D Itô SDEs, normalisability, quadrature fallback, detailed balance."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import threading
+import time
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+from scipy import stats
+
+from derivations.calculus.budget import SymbolicTimeout, time_budget
+from derivations.errors import NotNormalisableError, ParameterError, SgdNoiseError
+from derivations.calculus.sde import ItoSDE
+from derivations.calculus.stationary import (StationaryDensity, _accept_normalisation, detailed_balance,
+                                    stationary_density)
+
+x = sp.Symbol("x", real=True)
+theta, sigma, kappa, eta = sp.symbols("theta sigma kappa eta", positive=True)
+a_, b_ = sp.symbols("a b", positive=True)
+
+
+def is_zero(expr) -> bool:
+    return sp.simplify(expr) == 0
+
+
+def density(coefficients, domain=(-sp.oo, sp.oo), budget=10.0) -> StationaryDensity:
+    """stationary_density, built once per test session for each (A, D, x), domain, budget."""
+    return _density(tuple(sp.sympify(c) for c in coefficients), tuple(sp.sympify(v) for v in domain), float(budget))
+
+
+@functools.lru_cache(maxsize=None)
+def _density(coefficients, domain, budget) -> StationaryDensity:
+    return stationary_density(coefficients, domain=domain, time_budget=budget)
+
+
+HARD = (-x - sp.cos(x ** 2) * sp.tanh(x), sp.Integer(1), x)  # ∫2A/D has no closed form
+
+
+# --------------------------------------------------------------------------- budget
+def test_time_budget_interrupts_a_runaway_computation():
+    start = time.monotonic()
+    with pytest.raises(SymbolicTimeout):
+        with time_budget(0.2):
+            while True:
+                pass
+    assert time.monotonic() - start < 2.0
+    assert issubclass(SymbolicTimeout, SgdNoiseError)
+
+
+def test_time_budget_nests_and_is_a_noop_without_a_limit():
+    with time_budget(None):
+        pass
+    with time_budget(5.0):
+        with time_budget(0.1):
+            x2 = sp.expand((x + 1) ** 3)
+        # the inner block ended: the outer timer is still armed but has not fired
+        assert x2 == x ** 3 + 3 * x ** 2 + 3 * x + 1
+    with pytest.raises(SymbolicTimeout):
+        with time_budget(0.3):
+            with time_budget(10.0):  # an inner budget never extends the outer one
+                while True:
+                    pass
+
+
+def test_time_budget_off_the_main_thread_runs_unlimited_and_logs(caplog):
+    out = {}
+
+    def work():
+        with time_budget(0.01):
+            time.sleep(0.05)
+            out["done"] = True
+
+    with caplog.at_level(logging.INFO, logger="derivations.calculus.budget"):
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+    assert out.get("done")
+    assert any("without a time limit" in r.getMessage() for r in caplog.records)
+
+
+# --------------------------------------------------------------------------- closed forms
+def test_ornstein_uhlenbeck_is_the_gaussian_with_variance_sigma2_over_2theta():
+    sde = ItoSDE(x, -theta * x, sigma)
+    sd = stationary_density(sde)
+    var = sigma ** 2 / (2 * theta)
+    gauss = sp.exp(-x ** 2 / (2 * var)) / sp.sqrt(2 * sp.pi * var)
+    assert sd.normalised is not None
+    assert is_zero(sd.normalised - gauss)
+    assert sd.normalisable == sp.true
+    assert sd.boundary_conditions == {-sp.oo: sp.true, sp.oo: sp.true}
+    assert is_zero(sd.log_derivative + 2 * theta * x / sigma ** 2)
+    # potential Φ with p ∝ exp(−Φ): Φ′ = −(log p)′
+    assert is_zero(sp.diff(sd.potential, x) + sd.log_derivative)
+    assert sd.closed_form and not sd.notes
+    p = sd.pdf({theta: 2, "sigma": 1})
+    assert p.method == "closed form"
+    assert p(0.3) == pytest.approx(float(mpmath.npdf(0.3, 0, 0.5)), rel=1e-12)
+
+
+def test_cox_ingersoll_ross_is_the_gamma_density():
+    sd = density((kappa * (theta - x), sigma ** 2 * x, x), (0, sp.oo))  # dx = κ(θ − x)dt + σ√x dW
+    shape, rate = 2 * kappa * theta / sigma ** 2, 2 * kappa / sigma ** 2
+    gamma_pdf = rate ** shape * x ** (shape - 1) * sp.exp(-rate * x) / sp.gamma(shape)
+    assert sd.normalised is not None
+    assert is_zero(sd.normalised - gamma_pdf)
+    # at 0: p ~ x^(2κθ/σ² − 1), integrable iff 2κθ/σ² > 0: true for positive parameters
+    assert is_zero(sd.boundary_exponents[sp.S.Zero] - (shape - 1))
+    assert sd.boundary_conditions[sp.S.Zero] == sp.true
+    assert sd.normalisable == sp.true
+
+
+def test_cir_boundary_condition_with_parameters_of_unknown_sign():
+    k = sp.Symbol("k", real=True)
+    sd = stationary_density((k * (1 - x), x, x), domain=(0, sp.oo), time_budget=5)
+    cond0 = sd.boundary_conditions[sp.S.Zero]
+    assert cond0.subs(k, 1) == sp.true and cond0.subs(k, -1) == sp.false
+    assert sd.check_normalisable({k: 2}) is True
+    with pytest.raises(NotNormalisableError, match="boundary"):
+        sd.pdf({k: -1})
+
+
+def test_heavy_tailed_student_t_like_density():
+    sd = density((-x, eta * (1 + x ** 2), x))  # dx = −x dt + √(η(1 + x²)) dW
+    # by hand: p ∝ (1 + x²)^(−1 − 1/η); x (log p)′ → −2 − 2/η < −1 for every η > 0
+    assert sp.simplify(sd.unnormalised * (1 + x ** 2) ** (1 + 1 / eta)).free_symbols <= {eta}
+    for b in (-sp.oo, sp.oo):
+        assert is_zero(sd.boundary_exponents[b] - (-2 - 2 / eta))
+        assert sd.boundary_conditions[b] == sp.true
+    # with η only real (nonzero), the condition is −2 − 2/η < −1, i.e. η > 0 or η < −2
+    e = sp.Symbol("eta", real=True, nonzero=True)
+    sdr = stationary_density((-x, e * (1 + x ** 2), x), time_budget=5)
+    cond = sdr.boundary_conditions[sp.oo]
+    assert cond.subs(e, sp.Rational(1, 2)) == sp.true
+    assert cond.subs(e, -1) == sp.false
+    assert cond.subs(e, -3) == sp.true
+    # numbers: the pdf integrates to 1; the scipy object has a monotone cdf from 0 to 1
+    p = sd.pdf({eta: sp.Rational(1, 2)})
+    assert float(mpmath.quad(p, [-mpmath.inf, 0, mpmath.inf])) == pytest.approx(1.0, abs=1e-10)
+    dist = sd.to_scipy({eta: 0.5})
+    grid = np.linspace(-30, 30, 61)
+    cdf = dist.cdf(grid)
+    assert np.all(np.diff(cdf) > 0)
+    assert dist.cdf(-1e6) < 1e-9 and dist.cdf(1e6) > 1 - 1e-9
+    assert dist.cdf(0.0) == pytest.approx(0.5, abs=1e-10)
+    # η = 1/2: p ∝ (1 + x²)^(−3), variance E[x²] = 1/3
+    assert float(sd.moment(2, {eta: 0.5})) == pytest.approx(1 / 3, rel=1e-10)
+    # the variance needs −2 − 2/η + 2 < −1, i.e. η < 2: at η = 4 it diverges
+    with pytest.raises(NotNormalisableError, match="diverges"):
+        sd.moment(2, {eta: 4})
+
+
+def test_piecewise_normalisation_keeps_the_branch_implied_by_normalisability():
+    r = sp.Symbol("r", real=True)
+    # D = σ²x², A = r x − σ²x²/2  ⇒  p ∝ x^(2r/σ² − 2) e^(−x) on (0, ∞): integrable iff r > σ²/2
+    sd = stationary_density((r * x - sigma ** 2 * x ** 2 / 2, sigma ** 2 * x ** 2, x), domain=(0, sp.oo))
+    cond = sd.normalisable
+    assert cond.subs({r: 1, sigma: 1}) == sp.true and cond.subs({r: sp.Rational(1, 4), sigma: 1}) == sp.false
+    assert sd.normalisation is not None
+    assert sp.simplify(sp.gammasimp(sd.normalisation - sp.gamma(2 * r / sigma ** 2 - 1) / sigma ** 2)) == 0
+    p = sd.pdf({r: 1.5, sigma: 1})
+    assert float(mpmath.quad(p, [0, 1, mpmath.inf])) == pytest.approx(1.0, abs=1e-10)
+    with pytest.raises(NotNormalisableError):
+        sd.pdf({r: 0.25, sigma: 1})
+
+
+def test_piecewise_with_an_undecidable_branch_is_refused():
+    q = sp.Symbol("q", real=True)
+    pw = sp.Piecewise((sp.Integer(7), q > 0), (sp.Integral(sp.exp(-q * x), (x, 0, sp.oo)), True))
+    assert _accept_normalisation(pw, sp.true, 2.0, []) is None  # q > 0 not known: no value
+    assert _accept_normalisation(pw, sp.Gt(2 * q, 0), 2.0, []) == 7  # implied by the condition
+    assert _accept_normalisation(sp.Integral(x, (x, 0, 1)), sp.true, 2.0, []) is None
+    assert _accept_normalisation(None, sp.true, 2.0, []) is None
+
+
+# --------------------------------------------------------------------------- not normalisable
+def test_unstable_linear_sde_is_not_normalisable():
+    sd = stationary_density(ItoSDE(x, x, 1))
+    assert sd.normalisable == sp.false
+    assert sd.normalisation is None and sd.normalised is None
+    with pytest.raises(NotNormalisableError, match="not normalisable"):
+        sd.pdf({})
+
+
+def test_geometric_brownian_motion_has_no_stationary_density():
+    mu = sp.Symbol("mu", real=True)
+    sd = stationary_density(ItoSDE(x, mu * x, sigma * x), domain=(0, sp.oo))
+    # p ∝ x^(2μ/σ² − 2): integrable at 0 iff μ > σ²/2, at ∞ iff μ < σ²/2 — never both
+    assert sd.boundary_conditions[sp.S.Zero] == sp.Gt(mu, sigma ** 2 / 2)
+    assert sd.boundary_conditions[sp.oo] == sp.Lt(mu, sigma ** 2 / 2)
+    assert sd.normalisable == sp.false
+    with pytest.raises(NotNormalisableError):
+        sd.pdf({mu: 1, sigma: 1})  # μ > σ²/2: fails at ∞
+    with pytest.raises(NotNormalisableError):
+        sd.pdf({mu: 0.1, sigma: 1})  # μ < σ²/2: fails at 0
+
+
+def test_ou_with_real_rate_is_normalisable_iff_the_rate_is_positive():
+    th = sp.Symbol("theta", real=True)
+    sd = stationary_density((-th * x, 1, x), time_budget=5)
+    assert sd.normalisable.subs(th, 1) == sp.true and sd.normalisable.subs(th, -1) == sp.false
+    assert sd.pdf({th: 2})(0.0) == pytest.approx(float(mpmath.npdf(0, 0, 0.5)), rel=1e-12)
+    with pytest.raises(NotNormalisableError):
+        sd.pdf({th: -1})
+
+
+def test_quadrature_detects_divergence_when_the_conditions_are_unknown():
+    sd = stationary_density((x, 1, x), time_budget=5)  # p ∝ exp(x²)
+    blind = dataclasses.replace(sd, boundary_conditions={-sp.oo: None, sp.oo: None}, normalisable=None)
+    with pytest.raises(NotNormalisableError, match="local exponent"):
+        blind.pdf({})
+    # A = 1/2, D = x: p ∝ x⁻¹ exp∫dx/x = 1 on (1, ∞); conditions hidden, the numbers must refuse it
+    sd2 = stationary_density((sp.Rational(1, 2), x, x), domain=(1, sp.oo), time_budget=5)
+    assert sd2.normalisable == sp.false
+    blind2 = dataclasses.replace(sd2, boundary_conditions={1: None, sp.oo: None}, normalisable=None)
+    with pytest.raises(NotNormalisableError):
+        blind2.pdf({})
+
+
+# --------------------------------------------------------------------------- fallback to quadrature
+def test_hard_integral_falls_back_to_quadrature_within_the_budget():
+    # ∫ 2A/D = −x² − 2∫cos(x²)tanh(x) dx: no closed form
+    start = time.monotonic()
+    sd = density(HARD, (-sp.oo, sp.oo), 2.0)
+    elapsed = time.monotonic() - start
+    assert elapsed < 8.0
+    assert not sd.closed_form and sd.potential.has(sp.Integral) and sd.notes
+    assert sd.normalisation is None and sd.normalised is None
+    assert sd.normalisable == sp.true  # decided from (log p)′, which needs no integral
+    start = time.monotonic()
+    p = sd.pdf({})
+    assert p.method == "quadrature"
+    total = mpmath.quad(p, [-12, -6, -3, 0, 3, 6, 12])  # the tails beyond |x| = 12 are < e^(−100)
+    assert float(total) == pytest.approx(1.0, abs=1e-9)
+    assert time.monotonic() - start < 10.0
+    # the log-density is −Φ up to the normalisation: its derivative is (log p)′
+    g = sp.lambdify(x, sd.log_derivative, "mpmath")
+    h = 1e-5
+    slope = (p.log(0.7 + h) - p.log(0.7 - h)) / (2 * h)
+    assert float(slope) == pytest.approx(float(g(0.7)), rel=1e-6)
+
+
+def test_a_tiny_budget_still_gives_correct_numbers():
+    sd = stationary_density((-theta * x, sigma ** 2, x), time_budget=0.01)
+    p = sd.pdf({theta: 2, sigma: 1})
+    assert p(0.3) == pytest.approx(float(mpmath.npdf(0.3, 0, 0.5)), rel=1e-9)
+
+
+def test_input_validation():
+    with pytest.raises(ParameterError):
+        stationary_density((x, 1, x), domain=(1, 0))
+    with pytest.raises(ParameterError):
+        stationary_density((x, 0, x))
+    with pytest.raises(ParameterError):
+        stationary_density(ItoSDE([x, sp.Symbol("y", real=True)], [-x, 0], sp.eye(2)))
+    sd = density((-theta * x, sigma ** 2, x))
+    with pytest.raises(ParameterError, match="missing"):
+        sd.pdf({theta: 1})
+    with pytest.raises(ParameterError, match="unknown"):
+        sd.pdf({theta: 1, sigma: 1, "nu": 3})
+    with pytest.raises(ParameterError, match="positive"):
+        sd.pdf({theta: -1, sigma: 1})
+
+
+# --------------------------------------------------------------------------- generic battery
+y = sp.Symbol("y", positive=True)
+_BATTERY = [
+    # name, (A, D, variable), domain, parameters, time budget, exact (mean, variance) or None
+    ("ou", (-theta * x, sigma ** 2, x), (-sp.oo, sp.oo), {theta: 2.0, sigma: 0.5}, 10.0, (0.0, 0.0625)),
+    ("cir", (kappa * (theta - x), sigma ** 2 * x, x), (0, sp.oo), {kappa: 1.5, theta: 2.0, sigma: 1.0}, 10.0,
+     (2.0, 2.0 / 3.0)),
+    ("student", (-x, eta * (1 + x ** 2), x), (-sp.oo, sp.oo), {eta: 0.4}, 10.0, (0.0, 0.4 / (2 - 0.4) * 1.0)),
+    ("jacobi", (a_ * (1 - y) - b_ * y, y * (1 - y), y), (0, 1), {a_: 0.75, b_: 1.5}, 0.5,
+     (0.75 / 2.25, (1.5 * 3.0) / (4.5 ** 2 * 5.5))),
+    ("hard", HARD, (-sp.oo, sp.oo), {}, 2.0, None),
+]
+
+
+@pytest.fixture(scope="module", params=_BATTERY, ids=[c[0] for c in _BATTERY])
+def case(request):
+    name, coeffs, domain, params, budget, exact = request.param
+    sd = density(coeffs, domain, budget)
+    return name, sd, params, exact
+
+
+def _integration_points(sd: StationaryDensity):
+    lo, hi = sd._float_domain()
+    if not sd.closed_form and mpmath.isinf(lo) and mpmath.isinf(hi):
+        # evaluating a non-closed-form density far out costs a quadrature per grid segment;
+        # for the "hard" case the mass beyond |x| = 12 is below e^(−100)
+        return [-12, -3, 0, 3, 12]
+    return [lo, float(sd.reference_point), hi]
+
+
+def test_battery_normalisation(case):
+    name, sd, params, _ = case
+    p = sd.pdf(params)
+    assert float(mpmath.quad(p, _integration_points(sd))) == pytest.approx(1.0, abs=1e-8)
+
+
+def test_battery_moments_match_scipy_expect(case):
+    name, sd, params, exact = case
+    dist = sd.to_scipy(params)
+    m1, m2 = float(sd.moment(1, params)), float(sd.moment(2, params))
+    assert dist.expect(lambda t: t) == pytest.approx(m1, abs=1e-7)
+    assert dist.expect(lambda t: t * t) == pytest.approx(m2, rel=1e-7)
+    var = float(sd.variance(params))
+    assert var == pytest.approx(m2 - m1 ** 2, rel=1e-10)
+    if exact is not None:
+        assert m1 == pytest.approx(exact[0], abs=1e-9)
+        assert var == pytest.approx(exact[1], rel=1e-8)
+
+
+def test_battery_samples_pass_a_ks_test_and_ppf_inverts_cdf(case):
+    name, sd, params, _ = case
+    dist = sd.to_scipy(params)
+    sample = dist.rvs(size=250, random_state=np.random.default_rng(20240601))
+    assert np.all((sample >= dist.a) & (sample <= dist.b))
+    assert stats.kstest(sample, dist.cdf).pvalue > 1e-3
+    q = np.array([0.05, 0.3, 0.5, 0.8, 0.99])
+    assert dist.cdf(dist.ppf(q)) == pytest.approx(q, abs=1e-8)
+
+
+# --------------------------------------------------------------------------- detailed balance
+x1, x2 = sp.symbols("x1 x2", real=True)
+X = sp.Matrix([x1, x2])
+
+
+def test_detailed_balance_commuting_ou_is_balanced_with_quadratic_potential():
+    H = sp.Matrix([[2, 1], [1, 2]])
+    ok, phi = detailed_balance(ItoSDE(X, -H * X, sp.eye(2)))  # D = I commutes with H
+    assert ok == sp.true
+    assert is_zero(phi - (X.T * H * X)[0])  # p ∝ exp(−xᵀHx) = N(0, (2H)⁻¹·…): Φ = xᵀ H D⁻¹ x
+    # D = 2H also commutes with H
+    B = sp.Matrix([[1, 1], [1, -1]])  # B Bᵀ = 2I
+    ok2, _ = detailed_balance(ItoSDE(X, -H * X, B))
+    assert ok2 == sp.true
+
+
+def test_detailed_balance_non_commuting_ou_is_not_balanced():
+    H = sp.diag(1, 2)
+    B = sp.Matrix([[1, 1], [0, 1]])  # D = [[2, 1], [1, 1]] does not commute with H
+    ok, phi = detailed_balance(ItoSDE(X, -H * X, B))
+    assert ok == sp.false and phi is None
+    # a rotational drift is never balanced with isotropic noise
+    J = sp.Matrix([[1, -1], [1, 1]])
+    assert detailed_balance(ItoSDE(X, -J * X, sp.eye(2)))[0] == sp.false
+
+
+def test_detailed_balance_symbolic_condition_is_commutation():
+    h1, h2 = sp.symbols("h1 h2", positive=True)
+    c = sp.Symbol("c", real=True)
+    Q = sp.Matrix([[1, c], [c, 1]])
+    cond, phi = detailed_balance(ItoSDE(X, -sp.diag(h1, h2) * X, sp.eye(2), wiener_covariance=Q))
+    assert phi is None
+    assert cond.subs(c, 0) == sp.true
+    assert cond.subs({c: sp.Rational(1, 2), h1: 1, h2: 2}) == sp.false
+    assert cond.subs({c: sp.Rational(1, 2), h1: 3, h2: 3}) == sp.true  # H ∝ I commutes with any D
+
+
+def test_detailed_balance_state_dependent_noise_matches_the_1d_potentials():
+    sde = ItoSDE(X, [-x1, -x2], sp.diag(sp.sqrt(1 + x1 ** 2), sp.sqrt(1 + x2 ** 2)))
+    ok, phi = detailed_balance(sde)
+    assert ok == sp.true
+    one_d = stationary_density((-x1, 1 + x1 ** 2, x1))
+    # Φ(x1, x2) = Φ₁(x1) + Φ₁(x2) up to a constant
+    target = one_d.potential + one_d.potential.subs(x1, x2)
+    assert is_zero(sp.diff(phi - target, x1)) and is_zero(sp.diff(phi - target, x2))
+
+
+def test_detailed_balance_in_1d_agrees_with_the_stationary_potential():
+    ok, phi = detailed_balance(ItoSDE(x, kappa * (theta - x), sigma * sp.sqrt(x)))
+    assert ok == sp.true
+    sd = density((kappa * (theta - x), sigma ** 2 * x, x), (0, sp.oo))
+    assert is_zero(sp.diff(phi - sd.potential, x))
+
+
+def test_detailed_balance_needs_invertible_diffusion():
+    with pytest.raises(ParameterError):
+        detailed_balance(ItoSDE(X, -X, sp.Matrix([[1], [1]])))
+
+
+def test_termwise_integration_keeps_terms_with_symbolic_constants():
+    """Regression: sympy can return 0 for ∫ c·R(x) dx with a symbolic constant c; the deep-linear L = 2
+    potential lost its arctan and log Q terms. Every antiderivative is now verified by differentiation."""
+    from derivations.calculus.stationary import _integrate_termwise
+
+    u, s, sig, T = sp.symbols("u s sigma T", positive=True)
+    f = -2 * (s - u) / (2 * u * (2 * (s - u) ** 2 + sig ** 2)) / T
+    closed, rest = _integrate_termwise(f, u, 10)
+    assert rest == 0 and closed.has(sp.atan)
+    assert sp.simplify(sp.diff(closed, u) - f) == 0

@@ -1,0 +1,112 @@
+"""Dependencies point down: every import inside the package goes to a layer at or below the importer's.
+
+The table is ARCHITECTURE.md's; a module not in it fails the test (place it when you add it). ``KNOWN`` lists
+the upward imports that the layout still has, each to be removed; the test fails on a new one and on a
+listed one that is gone (so the list stays true).
+"""
+
+import ast
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+LAYERS = [  # (layer, module prefixes); a module's layer is that of its longest matching prefix
+    (0, ["derivations.errors", "derivations.registry"]),
+    (1, ["derivations.derivation", "derivations.references", "derivations.calculus"]),
+    (2, ["derivations.sgd"]),
+    (3, ["derivations.model"]),
+    (4, ["derivations.linreg", "derivations.dln", "derivations.fluct", "derivations.curv", "derivations.perceptron"]),
+    (5, ["derivations.latex", "derivations"]),
+    (10, ["numerics.errors", "numerics.rng", "numerics.limits", "numerics.progress", "numerics.streams",
+          "numerics.stats", "numerics.data", "numerics"]),
+    (11, ["numerics.sgd", "numerics.fast", "numerics.hinge_kernel", "numerics.sde"]),
+    (12, ["numerics.models", "numerics.linreg", "numerics.deep_linear", "numerics.two_layer", "numerics.mlp",
+          "numerics.perceptron", "numerics.noise_curvature"]),
+    (13, ["numerics.measure", "numerics.verify", "numerics.testing", "numerics.user_model"]),
+    (14, ["numerics.checks"]),
+    (15, ["numerics.sweeps", "numerics.report", "numerics.perceptron_phases", "numerics.cli"]),
+]
+
+KNOWN = {  # upward imports still to remove (importer -> imported)
+    ("numerics.fast", "numerics.models"),  # the engine names LeastSquares: models should declare a kernel
+    ("numerics.checks.perceptron", "numerics.report"),  # a check registers a figure hook in the report
+    ("numerics.checks.perceptron", "numerics.perceptron_phases"),  # its (B, eta) figure runs a sweep ...
+    ("numerics.checks.perceptron", "numerics.sweeps"),  # ... through the runner
+}
+KNOWN_CYCLE_EDGES = {  # imports inside functions that close a cycle, still to remove
+    ("numerics.sgd", "numerics.fast"),  # run_sgd dispatches to the fast engine, which reuses sgd's observers
+}
+
+
+def _layer(module: str) -> int:
+    best = None
+    for layer, prefixes in LAYERS:
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and (best is None or len(p) > len(best[1])):
+                best = (layer, p)
+    assert best is not None, f"{module} is not in the layer table of tests/test_layers.py (and ARCHITECTURE.md)"
+    return best[0]
+
+
+def _modules():
+    for package in ("derivations", "numerics"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            yield ".".join(parts[:-1] if parts[-1] == "__init__" else parts), path
+
+
+def _imports(module: str, path: pathlib.Path):
+    """(imported module, top-level?) for every import of a package module in ``path``."""
+    tree = ast.parse(path.read_text())
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    top = {id(n) for n in tree.body}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            names = [f"{base}.{a.name}" if (ROOT / (f"{base}.{a.name}".replace(".", "/") + ".py")).exists()
+                     or (ROOT / f"{base}.{a.name}".replace(".", "/")).is_dir() else base for a in node.names]
+        else:
+            continue
+        for name in names:
+            if name.split(".")[0] in ("derivations", "numerics"):
+                yield name, id(node) in top
+
+
+def _edges():
+    return {(m, i, top) for m, path in _modules() for i, top in _imports(m, path)}
+
+
+def test_derivations_never_import_numerics():
+    bad = sorted((m, i) for m, i, _ in _edges() if m.startswith("derivations") and i.startswith("numerics"))
+    assert not bad, bad
+
+
+def test_every_import_points_down():
+    upward = {(m, i) for m, i, _ in _edges() if _layer(i) > _layer(m)}
+    assert upward - KNOWN == set(), f"new upward imports: {sorted(upward - KNOWN)}"
+    assert KNOWN - upward == set(), f"fixed, remove from KNOWN: {sorted(KNOWN - upward)}"
+
+
+def test_no_import_cycle():
+    graph: dict[str, set[str]] = {}
+    for m, i, _ in _edges():
+        if (m, i) not in KNOWN_CYCLE_EDGES and i != m and not m.startswith(i + "."):  # (a package's own submodules)
+            graph.setdefault(m, set()).add(i)
+    state: dict[str, int] = {}
+
+    def visit(node, path):
+        state[node] = 1
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(path[path.index(nxt):] + [nxt]))
+            if nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
