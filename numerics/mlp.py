@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DivergenceError, ParameterError, require_choice, require_int_in_range, require_positive
+from .progress import bar as progress_bar
 from .rng import as_generator
 
 LOSSES = ("mse", "softmax_mse", "ce")
@@ -255,14 +256,16 @@ def train_sgd(model: MLP, X, y, *, eta: float, batch_size: int, n_epochs: int, w
     require_choice("sampling", sampling, ("epoch", "with_replacement"))
     rng = as_generator(seed)
     w = model.init(rng) if w0 is None else np.array(w0, dtype=float)
-    for epoch in range(n_epochs):
-        order = rng.permutation(P) if sampling == "epoch" else rng.integers(0, P, size=P)
-        with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected below, once per epoch
-            for k in range(P // B):
-                idx = order[k * B:(k + 1) * B]
-                w -= eta * model.gradient(w, X[idx], y[idx])
-        if not np.all(np.isfinite(w)):
-            raise DivergenceError(f"SGD diverged in epoch {epoch} (eta = {eta})", step=epoch, eta=eta, partial=None)
+    with progress_bar(n_epochs, f"MLP SGD eta={eta:.3g}", unit="epoch") as bar:
+        for epoch in range(n_epochs):
+            order = rng.permutation(P) if sampling == "epoch" else rng.integers(0, P, size=P)
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected below, once per epoch
+                for k in range(P // B):
+                    idx = order[k * B:(k + 1) * B]
+                    w -= eta * model.gradient(w, X[idx], y[idx])
+            if not np.all(np.isfinite(w)):
+                raise DivergenceError(f"SGD diverged in epoch {epoch} (eta = {eta})", step=epoch, eta=eta, partial=None)
+            bar.update()
     return w
 
 

@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from .errors import ParameterError, SgdNoiseError, require_int_in_range
+from .progress import bar as progress_bar
 from .rng import child_seed
 
 __all__ = ["Task", "Outcome", "SweepInterrupted", "task_seed", "sweep", "run_tasks", "canonical_json",
@@ -455,9 +456,11 @@ def run_tasks(tasks: Sequence[Task], executor=None, store: ResultStore | None = 
 
 def sweep(name: str, function: Callable[[dict, int], Any], grid: Iterable[dict], seed: int = 0, executor=None,
           store: ResultStore | None = None) -> list:
-    """Results of ``function(params, task_seed(seed, i))`` for the i-th parameter dict of ``grid``, in order."""
+    """Results of ``function(params, task_seed(seed, i))`` for the i-th parameter dict of ``grid``, in order.
+    A progress bar with an ETA follows the tasks where :mod:`numerics.progress` is enabled (the command line)."""
     tasks = [Task(name, function, dict(params), task_seed(seed, i)) for i, params in enumerate(grid)]
-    return [o.value for o in run_tasks(tasks, executor, store)]
+    with progress_bar(len(tasks), name, unit="task") as bar:
+        return [o.value for o in run_tasks(tasks, executor, store, on_outcome=lambda o: bar.update())]
 
 
 # --------------------------------------------------------------------------- checks as tasks

@@ -68,3 +68,24 @@ def test_progress_bar_with_eta_once_a_run_outlasts_the_delay(monkeypatch, capsys
     finally:
         progress.enable(False)
     assert "SGD eta=0.01" in capsys.readouterr().err
+
+
+def _square(params, seed):
+    return params["x"] ** 2
+
+
+def test_sweeps_and_mlp_training_show_progress_when_enabled(monkeypatch, capsys):
+    from numerics.mlp import MLP, train_sgd
+    from numerics.sweeps import sweep
+
+    monkeypatch.setattr(progress, "DELAY_S", 0.0)
+    monkeypatch.setattr(progress, "LOG_INTERVAL_S", 0.0)
+    progress.enable()
+    try:
+        assert sweep("demo.sweep", _square, [{"x": 2}, {"x": 3}]) == [4, 9]
+        rng = np.random.default_rng(0)
+        train_sgd(MLP([3, 4, 2]), rng.standard_normal((8, 3)), rng.integers(0, 2, 8), eta=0.1, batch_size=4, n_epochs=3, seed=0)
+    finally:
+        progress.enable(False)
+    err = capsys.readouterr().err
+    assert "demo.sweep" in err and "task" in err and "MLP SGD" in err and "epoch" in err
