@@ -6,7 +6,7 @@ SGD w_{k+1} = w_k − η ĝ_k with ĝ_k the minibatch-mean gradient; continuum t
     dw = −∇L(w) dt + √(η κ) C(w)^{1/2} dW,    C(w) = E[g gᵀ] − E[g] E[g]ᵀ,   g = ∂ℓ/∂w,
 
 κ the minibatch noise scale (1/B with replacement and online, (P − B)/(B(P − 1)) without replacement;
-``derivations.calculus.gaussian.minibatch_noise_scale``).
+``derivations.conventions.minibatch_noise_scale``).
 
 Data model: inputs x ~ N(μ, Σ_x) (default N(0, I): whitened), labels y = f*(x) + ε with ε ~ N(0, σ²)
 independent of x. Expectations over (x, ε) are exact by Isserlis' theorem when the per-sample gradient
@@ -42,17 +42,17 @@ from derivations.sgd import kappa as KAPPA_SYMBOL
 from derivations.sgd import sgd_sde
 from derivations.derivation import Derivation
 from derivations.errors import ParameterError
-from derivations.calculus.gaussian import gaussian_expectation, minibatch_noise_scale, noise_covariance
+from derivations.calculus.gaussian import gaussian_expectation, noise_covariance
+from derivations.conventions import IID_SAMPLING, minibatch_noise_scale
 from derivations.calculus.linear_sde import lyapunov_solve
 from derivations.references import ISSERLIS_1918, LI_TAI_E_2017
 from derivations.calculus.sde import ItoSDE
 from derivations.calculus.stationary import StationaryDensity, stationary_density
 
-__all__ = ["SGDModel", "SAMPLING_SCHEMES", "FALLBACKS", "matrix_equation"]
+__all__ = ["SGDModel", "FALLBACKS", "matrix_equation"]
 
 log = logging.getLogger(__name__)
 
-SAMPLING_SCHEMES = ("with_replacement", "without_replacement", "online")
 FALLBACKS = (None, "gauss_hermite")
 
 
@@ -95,8 +95,8 @@ def _check_eta(eta) -> sp.Expr:
 
 def _check_batch(batch_size, sampling: str, n_samples) -> tuple[sp.Expr, sp.Expr | None]:
     """B (and P) validated for ``sampling``: B integer ≥ 1, and B ≤ P without replacement."""
-    if sampling not in SAMPLING_SCHEMES:
-        raise ParameterError(f"sampling must be one of {', '.join(map(repr, SAMPLING_SCHEMES))}; got {sampling!r} "
+    if sampling not in IID_SAMPLING:
+        raise ParameterError(f"sampling must be one of {', '.join(map(repr, IID_SAMPLING))}; got {sampling!r} "
                              "('epoch' reshuffling correlates minibatches: no i.i.d. continuum SDE)")
     B = _as_expr("batch_size", batch_size)
     if B.is_number and (not B.is_integer or B < 1):
@@ -345,7 +345,7 @@ class SGDModel:
 
     def sdes(self, eta=ETA_SYMBOL, batch_size=B_SYMBOL, n_samples=None) -> dict[str, ItoSDE]:
         """{sampling scheme: SDE} for with_replacement, without_replacement and online."""
-        return {s: self.sde(s, eta, batch_size, n_samples) for s in SAMPLING_SCHEMES}
+        return {s: self.sde(s, eta, batch_size, n_samples) for s in IID_SAMPLING}
 
     def ito(self, f, new_state: sp.Symbol | None = None, inverse: Mapping | None = None,
             sampling: str = "with_replacement", eta=ETA_SYMBOL, batch_size=B_SYMBOL, n_samples=None) -> ItoSDE:
@@ -444,7 +444,7 @@ class SGDModel:
             d.step("Covariance of the monomials.", matrix_equation("M", M))
             d.step("Noise coefficient $G_0 = J M^{1/2}$ ($G_0 G_0^T = C$, no square root of $w$-dependent terms).",
                    matrix_equation("G_0", G))
-        schemes = SAMPLING_SCHEMES if sampling is None else (sampling,)
+        schemes = IID_SAMPLING if sampling is None else (sampling,)
         for s in schemes:
             d.step(f"Minibatch scale, sampling {s.replace('_', ' ')}.", sp.Eq(kappa, self.minibatch_scale(s, B_SYMBOL, P_SYMBOL)))
         d.step("Continuum It\\^o SDE of SGD ($t = \\eta k$).", result)

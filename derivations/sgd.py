@@ -10,7 +10,7 @@ from __future__ import annotations
 import sympy as sp
 
 from derivations.derivation import Derivation, register
-from derivations.calculus.gaussian import minibatch_noise_scale
+from derivations.conventions import minibatch_noise_scale
 from derivations.references import LI_TAI_E_2017, MANDT_2017
 from derivations.calculus.sde import ItoSDE
 

@@ -19,7 +19,7 @@ import derivations
 from derivations import latex as latex_mod
 
 from . import progress, verify
-from .errors import ParameterError, SgdNoiseError, UnknownNameError
+from .errors import ParameterError, SgdNoiseError, UnknownNameError, require_int_in_range
 
 PDFLATEX_HINT = ("for the PDF install pdflatex, e.g. apt-get install --no-install-recommends texlive-latex-base "
                  "texlive-latex-recommended")
@@ -312,12 +312,9 @@ def _seed(text: str) -> int:
 
 def _positive_int(text: str) -> int:
     try:
-        value = int(text, 10)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
+        return require_int_in_range("N", int(text, 10), 1)
+    except (ValueError, ParameterError):
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,12 +40,14 @@ def require_positive(name: str, value, *, finite: bool = True) -> float:
 
 def require_int_in_range(name: str, value, low: int, high: int | None = None) -> int:
     """``value`` as an int in [low, high] (high=None: unbounded), else ParameterError naming the range."""
+    unbounded = f"{name} must be an integer >= {low}, got {value!r}"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ParameterError(f"{name} must be an integer, got {value!r}")
+        raise ParameterError(unbounded if high is None else f"{name} must be an integer, got {value!r}")
     v = int(value)
     if v < low or (high is not None and v > high):
-        allowed = f"{low} <= {name}" + (f" <= {high}" if high is not None else "")
-        raise ParameterError(f"{name} = {v} is out of range; allowed: {allowed}")
+        if high is None:
+            raise ParameterError(unbounded)
+        raise ParameterError(f"{name} = {v} is out of range; allowed: {low} <= {name} <= {high}")
     return v
 
 

@@ -43,6 +43,8 @@ from typing import Sequence
 
 import numpy as np
 
+from derivations.conventions import FINITE_IID_SAMPLING
+
 from . import limits
 from .data import Dataset
 from .errors import DivergenceError, ParameterError, require_choice
@@ -52,7 +54,7 @@ from .sgd import MomentObserver, Observer, SGDRun, TrajectoryObserver, _initial_
 from .streams import (HAVE_NUMBA, MASK32, SHIFT32, counter_word, draw_indices, draw_minibatches, mix, replica_key,
                       seed_words)
 
-FAST_SAMPLING = ("with_replacement", "without_replacement")
+FAST_SAMPLING = FINITE_IID_SAMPLING  # the fast engine runs the finite-data schemes with independent steps
 KERNELS = ("primal", "dual")
 
 _CHUNK = 4096  # steps per kernel launch at most (bounds the per-launch tables)

@@ -23,11 +23,10 @@ import scipy.linalg
 import scipy.optimize
 import scipy.sparse.linalg
 
-from derivations.calculus.gaussian import minibatch_noise_scale
+from derivations.conventions import FINITE_IID_SAMPLING, minibatch_noise_scale
 
 from .errors import ParameterError, UnstableLearningRateError, require_choice, require_int_in_range, require_positive
 
-SCHEMES = ("with_replacement", "without_replacement")
 DENSE_MAX_FEATURES = 40  # the dense Kronecker system is N² × N²: O(N⁶) beyond this
 
 
@@ -67,7 +66,7 @@ def noise_covariance(X, y, w=None) -> np.ndarray:
 
 def minibatch_scale(batch_size: int, sampling: str, n_samples: int) -> float:
     """κ: 1/B with replacement, (P − B)/(B(P − 1)) without replacement."""
-    require_choice("sampling", sampling, SCHEMES)
+    require_choice("sampling", sampling, FINITE_IID_SAMPLING)
     require_int_in_range("batch_size", batch_size, 1, n_samples)
     return float(minibatch_noise_scale(batch_size, sampling, n_samples))
 

@@ -11,6 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
+from derivations.conventions import FINITE_IID_SAMPLING
+
 from .errors import ParameterError
 from .linreg import check_stable
 
@@ -54,5 +56,5 @@ class LeastSquares:
         Online and epoch sampling have no finite-data bound here and are not checked. Directions that
         the data do not constrain (P < N) are marginal (ρ = 1) and allowed: they neither grow nor decay.
         """
-        if sampling in ("with_replacement", "without_replacement"):
+        if sampling in FINITE_IID_SAMPLING:
             check_stable(data.X, eta, batch_size, sampling, marginal_ok=True)

@@ -38,7 +38,7 @@ from derivations.errors import ParameterError, UnknownNameError
 from derivations.calculus.sde import SDE
 
 from . import limits
-from .errors import DivergenceError, require_positive
+from .errors import DivergenceError, require_int_in_range, require_positive
 from .progress import bar as progress_bar
 from .rng import as_generator
 
@@ -383,8 +383,8 @@ class AdaptiveEulerMaruyama(EulerMaruyama):
 
     def __init__(self, rho: float = 0.25, max_halvings: int = 60, max_substeps: int = 1_000_000):
         self.rho = require_positive("rho", rho)
-        self.max_halvings = _check_count("max_halvings", max_halvings, 0)
-        self.max_substeps = _check_count("max_substeps", max_substeps)
+        self.max_halvings = require_int_in_range("max_halvings", max_halvings, 0)
+        self.max_substeps = require_int_in_range("max_substeps", max_substeps, 1)
 
     def step(self, sde: CompiledSDE, t: float, x: _Array, dt: float, dw: _Array, *,
              bridge: np.random.Generator | None = None) -> _Array:
@@ -444,12 +444,6 @@ def _resolve_scheme(scheme) -> EulerMaruyama:
 
 # --------------------------------------------------------------------------- Brownian increments
 
-def _check_count(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def brownian_increments(n_steps: int, n_paths: int, m: int, dt: float, seed=None) -> _Array:
     """Independent standard Wiener increments ΔW_k ~ N(0, Δt I_m), shape (n_steps, n_paths, m).
 
@@ -458,9 +452,9 @@ def brownian_increments(n_steps: int, n_paths: int, m: int, dt: float, seed=None
     ``integrate(..., brownian_increments=brownian_increments(..., seed=s))`` agree bit for bit.
     ``seed``: non-negative int, ``numpy.random.SeedSequence``, Generator or None (fresh entropy).
     """
-    n_steps = _check_count("n_steps", n_steps)
-    n_paths = _check_count("n_paths", n_paths)
-    m = _check_count("m", m)
+    n_steps = require_int_in_range("n_steps", n_steps, 1)
+    n_paths = require_int_in_range("n_paths", n_paths, 1)
+    m = require_int_in_range("m", m, 1)
     if not (np.isfinite(dt) and dt > 0):
         raise ParameterError(f"dt must be a finite number > 0, got {dt!r}")
     rng = as_generator(seed)
@@ -473,7 +467,7 @@ def coarsen_increments(increments: _Array, factor: int = 2) -> _Array:
     ``increments`` has shape (n_steps, n_paths, m) with n_steps divisible by ``factor``; the result
     has shape (n_steps // factor, n_paths, m) and the same endpoint W(t1) − W(t0).
     """
-    factor = _check_count("factor", factor)
+    factor = require_int_in_range("factor", factor, 1)
     dw = np.asarray(increments, dtype=float)
     if dw.ndim != 3:
         raise ParameterError(f"increments must have shape (n_steps, n_paths, m), got {dw.shape}")
@@ -548,8 +542,8 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
     scheme_obj.check(compiled)
     n, m = compiled.dimension, compiled.noise_dimension
 
-    n_steps = _check_count("n_steps", n_steps)
-    n_paths = _check_count("n_paths", n_paths)
+    n_steps = require_int_in_range("n_steps", n_steps, 1)
+    n_paths = require_int_in_range("n_paths", n_paths, 1)
     try:
         t0f, t1f = float(t0), float(t1)
     except (TypeError, ValueError) as exc:
@@ -560,7 +554,7 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
         raise ParameterError(f"t1 must be a finite number > t0 = {t0f:g}, got {t1!r}")
     if save_every is None:
         save_every = n_steps
-    save_every = _check_count("save_every", save_every)
+    save_every = require_int_in_range("save_every", save_every, 1)
     limits.require_steps(n_steps, f"the SDE ensemble ({scheme_obj.name})")
     limits.require_memory(limits.float_array_bytes(4, n_paths, n + n * m), f"the SDE ensemble of {n_paths} paths")
 

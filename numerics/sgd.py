@@ -16,12 +16,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from derivations.conventions import SAMPLING_SCHEMES
+
 from . import limits, progress as progress_bars
 from .data import Dataset
 from .errors import DivergenceError, ParameterError, require_choice, require_int_in_range, require_positive
 from .rng import child_seed
 
-SAMPLING_SCHEMES = ("with_replacement", "without_replacement", "epoch", "online")
 BACKENDS = ("numpy", "fast", "auto")
 
 

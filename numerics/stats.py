@@ -39,6 +39,7 @@ import numpy as np
 from scipy import fft as sp_fft
 from scipy import stats as sp_stats
 
+from derivations.conventions import Z_THRESHOLD
 from derivations.errors import ParameterError
 
 __all__ = [
@@ -62,7 +63,7 @@ __all__ = [
 ]
 
 #: Default pass threshold on ``|z|`` used throughout the package.
-DEFAULT_Z_THRESHOLD = 5.0
+DEFAULT_Z_THRESHOLD = Z_THRESHOLD
 
 #: Two-sided tail probability ``P(|Z| > 5) = 2 (1 - Phi(5)) ~= 5.733e-7`` of a
 #: standard normal ``Z``: the probability that one entry of a *correct*

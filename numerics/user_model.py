@@ -189,7 +189,7 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
     from derivations.sgd import B as B_SYMBOL
     from derivations.sgd import eta as ETA_SYMBOL
     from derivations.sgd import kappa as KAPPA_SYMBOL
-    from derivations.calculus.gaussian import minibatch_noise_scale
+    from derivations.conventions import minibatch_noise_scale
 
     eta = require_positive("eta", eta)
     require_int_in_range("n_replicas", n_replicas, 2)

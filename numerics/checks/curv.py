@@ -11,6 +11,7 @@ import numpy as np
 
 from derivations.curv import q as q_symbol
 from derivations.curv import rank_one_family_exponent
+from derivations.conventions import Z_THRESHOLD as Z
 
 from numerics.verify import Check, CheckResult, Comparison, NegativeControl, Row, comparison_result, register_check
 from numerics.errors import ParameterError
@@ -20,7 +21,6 @@ from numerics.noise_curvature import (NoiseCurvature, antisymmetric_fraction, fi
 from numerics.rng import child_seed
 from numerics.stats import false_failure_probability
 
-Z = 5.0
 
 
 # --------------------------------------------------------------------------- rank-one family

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from derivations.conventions import Z_THRESHOLD as Z
 from numerics.verify import Check, CheckResult, Comparison, NegativeControl, comparison_result, register_check
 from numerics.data import gaussian_teacher
 from numerics.linreg import discrete_stationary_covariance, hessian, least_squares_solution, lyapunov_covariance, noise_covariance
@@ -21,7 +22,6 @@ from numerics.stats import Estimate, false_failure_probability, replica_mean
 from numerics.two_layer import (TwoLayerLinear, covariance_principal_components, flatness, linearised_covariance,
                         noise_balanced_state, teacher_data, variance_flatness_fit)
 
-Z = 5.0
 IVFR_PSI = 2.0  # the derived flat-direction exponent of fluct.ivfr, used in the single-layer control
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from derivations.conventions import Z_THRESHOLD as Z
 from numerics.verify import Check, Comparison, comparison_result, register_check
 from numerics.data import gaussian_teacher
 from numerics.errors import ParameterError
 from numerics.linreg import discrete_stationary_covariance, hessian, lyapunov_covariance, max_stable_eta, minibatch_scale, noise_covariance
 from numerics.measure import measure_stationary_covariance
 
-Z = 5.0  # |z| threshold of every comparison (two-sided normal tail 5.7e-7 per entry)
 
 
 def _upper(n: int):

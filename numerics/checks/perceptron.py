@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 import derivations
+from derivations.conventions import Z_THRESHOLD as Z
 
 from numerics.verify import Check, Comparison, comparison_result, register_check
 from numerics.perceptron_phases import phase_grid, plot_phase
@@ -21,7 +22,6 @@ from numerics.perceptron import crossover_batch_task, crossover_task, crossovers
 from numerics.stats import power_law_fit
 from numerics.sweeps import sweep
 
-Z = 5.0
 REL_FLOOR = 0.1  # absolute floor 0.1 on exponents of order one: corrections to scaling (see the tolerance text)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 import derivations
 from derivations.dln.balance import balance_model, s, sigma, w1, w2
+from derivations.conventions import Z_THRESHOLD as Z
 
 from numerics.verify import Check, Comparison, comparison_result, register_check
 from numerics.errors import ParameterError
@@ -28,7 +29,6 @@ from numerics.sgd import TrajectoryObserver, run_sgd
 from numerics.stats import replica_mean
 from numerics.user_model import compile_model
 
-Z = 5.0
 NAME = "dln.law_of_balance"
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sp_stats
 
+from derivations.conventions import Z_THRESHOLD as Z
 from numerics.verify import Check, CheckResult, Comparison, NegativeControl, Row, comparison_result, register_check
 from numerics.data import GaussianTeacher
 from numerics.deep_linear import (ModeDensity, ModeDiffusion, ScalarChain, binned_ratio, first_passage_times,
@@ -29,7 +30,6 @@ from numerics.sde import integrate
 from numerics.sgd import TrajectoryObserver, run_sgd
 from numerics.stats import ks_test, replica_mean
 
-Z = 5.0
 ALPHA = 1e-3  # KS significance level (false-failure probability per independent test)
 
 
