@@ -195,7 +195,7 @@ def _cmd_reproduce(args) -> int:
     for o in tqdm(outcomes, desc="figures", unit="check", file=sys.stderr, leave=False):
         entry = report.Entry(o.task.name, verify.get_check(o.task.name).description, error=o.error, cached=o.cached)
         if o.ok:
-            entry.result = sweeps.check_result_from_json(o.value, o.runtime_s)
+            entry.result = verify.CheckResult.from_json(o.value, o.runtime_s)
             entry.figures, entry.notes = report.make_figures(entry.result, out / "figures")
         entries.append(entry)
 

@@ -99,10 +99,13 @@ def generic_figure(result: CheckResult, directory: Path, z: float = 5.0) -> Path
     ax_z, ax_m = fig.subplots(1, 2)
     zs = np.array([r.z for r in rows], dtype=float)
     shown = np.clip(np.nan_to_num(zs, nan=0.0, posinf=3 * z, neginf=-3 * z), -3 * z, 3 * z)
-    ax_z.bar(np.arange(len(rows)), shown, color=["tab:blue" if abs(v) <= z else "tab:orange" for v in zs])
+    ax_z.bar(np.arange(len(rows)), shown, color=["tab:blue" if r.holds(z) else "tab:orange" for r in rows],
+             hatch=["" if r.rule == "agree" else "//" for r in rows])
     ax_z.axhspan(-z, z, color="0.9", zorder=0)
+    bounds = any(r.rule != "agree" for r in rows)
     ax_z.set(ylabel="z = (measured − predicted)/stderr",
-             title=f"z per row (grey: |z| ≤ {z:g}; bars clipped at ±{3 * z:g})")
+             title=f"z per row (grey: |z| ≤ {z:g}; bars clipped at ±{3 * z:g})"
+                   + ("\nhatched: criterion rows, which must lie beyond the band on their side" if bounds else ""))
     if len(rows) <= 16:
         ax_z.set_xticks(np.arange(len(rows)), [r.quantity for r in rows], rotation=60, ha="right", fontsize=7)
     else:

@@ -16,7 +16,9 @@ Cholesky factor), so that the schemes only ever see independent standard increme
 Like diffrax, a scheme is a small class whose class attributes declare what it is:
 ``calculus``, ``strong_order``, ``weak_order`` and ``noise_types`` (the noise structures it
 supports: ``"scalar"`` — a single Wiener process, m = 1; ``"diagonal"`` — G̃ square and diagonal,
-each Wiener component drives one coordinate; ``"general"`` — anything else).
+each Wiener component drives one coordinate; ``"general"`` — anything else), ``needs_derivatives``
+(Milstein: the noise's derivatives are compiled) and ``refines`` (adaptive steps); :func:`integrate` asks the
+scheme, never its type.
 
 Pipeline::
 
@@ -294,6 +296,7 @@ class EulerMaruyama:
     weak_order: ClassVar[float] = 1.0
     noise_types: ClassVar[frozenset[str]] = frozenset({"scalar", "diagonal", "general"})
     refines: ClassVar[bool] = False  # True: step() takes a ``bridge`` generator to split steps (Brownian bridge)
+    needs_derivatives: ClassVar[bool] = False  # True: the noise's derivatives are compiled too (compile_sde)
 
     def check(self, sde: CompiledSDE) -> None:
         """Raise :class:`ParameterError` if this scheme cannot integrate ``sde``."""
@@ -319,6 +322,7 @@ class Milstein(EulerMaruyama):
     """
 
     name: ClassVar[str] = "milstein"
+    needs_derivatives: ClassVar[bool] = True
     strong_order: ClassVar[float] = 1.0
     weak_order: ClassVar[float] = 1.0
     noise_types: ClassVar[frozenset[str]] = frozenset({"scalar", "diagonal"})
@@ -538,7 +542,7 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
             raise ParameterError("parameters must be None for an already compiled SDE (compile_sde took them)")
         compiled = sde
     else:
-        compiled = compile_sde(sde, parameters, derivatives=isinstance(scheme_obj, Milstein))
+        compiled = compile_sde(sde, parameters, derivatives=scheme_obj.needs_derivatives)
     scheme_obj.check(compiled)
     n, m = compiled.dimension, compiled.noise_dimension
 

@@ -29,7 +29,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -42,7 +42,7 @@ from .rng import child_seed
 
 __all__ = ["Task", "Outcome", "SweepInterrupted", "task_seed", "sweep", "run_tasks", "canonical_json",
            "package_version", "SerialExecutor", "ProcessExecutor", "DaskExecutor", "make_executor",
-           "ResultStore", "STORE_FILENAME", "CheckFunction", "check_result_from_json"]
+           "ResultStore", "STORE_FILENAME", "CheckFunction"]
 
 STORE_FILENAME = "results.sqlite"
 
@@ -475,22 +475,3 @@ class CheckFunction:
         from .verify import get_check  # imported where needed: a plain sweep does not load scipy
 
         return get_check(self.check).run(dict(params), seed).to_json()
-
-
-def _revive(cls, data: dict):
-    """A dataclass from its JSON dict: fields typed ``float`` are read with ``float`` (to_json writes non-finite
-    floats as "inf"/"nan"); keys the class does not know are ignored, missing ones take their defaults."""
-    kwargs = {f.name: float(data[f.name]) if f.type == "float" else data[f.name] for f in fields(cls) if f.name in data}
-    return cls(**kwargs)
-
-
-def check_result_from_json(payload: dict, runtime_s: float | None = None):
-    """Inverse of ``CheckResult.to_json``; ``runtime_s`` (from the store) replaces the recorded runtime."""
-    from .verify import CheckResult, NegativeControl, Row
-
-    result = _revive(CheckResult, payload)
-    result.rows = [_revive(Row, r) for r in payload["rows"]]
-    result.negative_control = _revive(NegativeControl, payload["negative_control"])
-    if runtime_s is not None:
-        result.runtime_s = float(runtime_s)
-    return result

@@ -19,7 +19,6 @@ from numerics.mlp import MLP, load_digits_data, train_sgd
 from numerics.noise_curvature import (NoiseCurvature, antisymmetric_fraction, fit_gamma, least_squares_dual_weight,
                               measure_layer, rank_one_family, rotation_baseline)
 from numerics.rng import child_seed
-from numerics.stats import false_failure_probability
 
 
 
@@ -81,20 +80,14 @@ def _run_least_squares(params: dict, seed: int) -> CheckResult:
     tr = np.trace(H)
     cmp_g = Comparison.make(["gamma"], [fit_s.exponent], [fit_c.exponent], [fit_c.exponent_stderr], [2.0],
                             "gamma = 2 (the upper bound)", z=Z)
-    control = NegativeControl(f"C ∝ H: {cmp_c.negative_control.description}; gamma: {cmp_g.negative_control.description}",
-                              cmp_c.negative_control.rejected and cmp_g.negative_control.rejected,
-                              min(cmp_c.negative_control.max_abs_z, cmp_g.negative_control.max_abs_z))
-    rows = cmp_c.rows + cmp_g.rows
-    notes = [f"false-failure probability of |z| <= {Z:g} over {len(rows)} entries: "
-             f"{false_failure_probability(Z, len(rows)):.1e}",
-             f"predicted gamma = slope of log sigma_w^2 S_i on log H_ii = {fit_s.exponent:.4f} = 1 + O(lambda_max/tr H) "
+    notes = [f"predicted gamma = slope of log sigma_w^2 S_i on log H_ii = {fit_s.exponent:.4f} = 1 + O(lambda_max/tr H) "
              f"(lambda_max/tr H = {lam[0] / tr:.3f}; Gaussian population: S_i = lambda_i(tr Sigma + 2 lambda_i))",
              f"measured gamma of C: {fit_c.exponent:.4f}, 95% bootstrap interval "
              f"[{fit_c.exponent_interval[0]:.4f}, {fit_c.exponent_interval[1]:.4f}]"]
-    agrees = cmp_c.passed and cmp_g.passed
-    return CheckResult("curv.least_squares", agrees and control.rejected, dict(params), seed, rows, control,
-                       f"|z| <= {Z:g}; C_ii stderr from the per-sample spread of (r_p^2 - sigma_w^2|x_p|^2)(v_i.x_p)^2 "
-                       "(conditional on X); gamma stderr from a bootstrap over directions", notes=notes, agrees=agrees)
+    return comparison_result(
+        "curv.least_squares", params, seed, Comparison.combine([cmp_c, cmp_g], control="all", labels=["C ∝ H", "gamma"]),
+        f"|z| <= {Z:g}; C_ii stderr from the per-sample spread of (r_p^2 - sigma_w^2|x_p|^2)(v_i.x_p)^2 "
+        "(conditional on X); gamma stderr from a bootstrap over directions", notes)
 
 
 register_check(Check(
@@ -183,14 +176,11 @@ def _run_digits(params: dict, seed: int) -> CheckResult:
                      f"(z = {(a - b) / np.hypot(sa, sb):.1f}; the paper: CE above MSE)")
     control = NegativeControl("; ".join(c for c, _ in controls), all(zc > Z for _, zc in controls),
                               min(zc for _, zc in controls))
-    agrees = all(abs(r.z) <= Z for r in rows)
-    notes.insert(0, f"false-failure probability of |z| <= {Z:g} over {len(rows)} entries: "
-                    f"{false_failure_probability(Z, len(rows), dof=params['n_seeds'] - 1):.1e} (Student-t, "
-                    f"{params['n_seeds'] - 1} dof)")
-    return CheckResult("curv.noise_curvature", agrees and control.rejected, dict(params), seed, rows, control,
-                       f"interval predictions: |distance to the interval| <= {Z:g} stderr, stderr across "
-                       f"{params['n_seeds']} independently trained networks; every control rejected at |z| > {Z:g}",
-                       notes=notes, agrees=agrees)
+    return comparison_result(
+        "curv.noise_curvature", params, seed, Comparison(rows, all(abs(r.z) <= Z for r in rows), control, Z),
+        f"interval predictions: |distance to the interval| <= {Z:g} stderr, stderr across "
+        f"{params['n_seeds']} independently trained networks; every control rejected at |z| > {Z:g}",
+        notes, dof=params["n_seeds"] - 1)
 
 
 register_check(Check(

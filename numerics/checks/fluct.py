@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from derivations.conventions import Z_THRESHOLD as Z
-from numerics.verify import Check, CheckResult, Comparison, NegativeControl, comparison_result, register_check
+from numerics.verify import Check, CheckResult, Comparison, comparison_result, register_check
 from numerics.data import gaussian_teacher
 from numerics.linreg import discrete_stationary_covariance, hessian, least_squares_solution, lyapunov_covariance, noise_covariance
 from numerics.measure import measure_stationary_covariance
@@ -18,7 +18,7 @@ from numerics.noise_curvature import best_multiple_error, commutator_measure
 from numerics.models import LeastSquares
 from numerics.rng import as_generator
 from numerics.sgd import MomentObserver, Observer, TrajectoryObserver, run_sgd
-from numerics.stats import Estimate, false_failure_probability, replica_mean
+from numerics.stats import Estimate, replica_mean
 from numerics.two_layer import (TwoLayerLinear, covariance_principal_components, flatness, linearised_covariance,
                         noise_balanced_state, teacher_data, variance_flatness_fit)
 
@@ -61,15 +61,9 @@ class CurrentObserver(Observer):
 
 def _combine(name: str, params: dict, seed: int, parts: list[tuple[Comparison, str]], tolerance: str,
              notes: list[str]) -> CheckResult:
-    """One CheckResult from several comparisons: passes iff each agrees and *each* control is rejected."""
-    rows = [r for cmp, _ in parts for r in cmp.rows]
-    controls = [cmp.negative_control for cmp, _ in parts]
-    control = NegativeControl("; ".join(f"{label}: {c.description}" for (_, label), c in zip(parts, controls)),
-                              all(c.rejected for c in controls), min(c.max_abs_z for c in controls))
-    note = (f"false-failure probability of |z| <= {Z:g} over {len(rows)} entries: "
-            f"{false_failure_probability(Z, len(rows)):.1e}")
-    return CheckResult(name, all(cmp.passed for cmp, _ in parts) and control.rejected, dict(params), seed, rows,
-                       control, tolerance, notes=[note] + notes)
+    """One result from labelled comparisons: passes iff each agrees and *each* control is rejected."""
+    cmp = Comparison.combine([c for c, _ in parts], control="all", labels=[label for _, label in parts])
+    return comparison_result(name, params, seed, cmp, tolerance, notes)
 
 
 # --------------------------------------------------------------------------- check (1): single layer

@@ -13,15 +13,15 @@ from numerics import report, verify
 from numerics.verify import Check, CheckResult, Comparison, NegativeControl, Row, comparison_result
 from numerics.cli import main
 from numerics.report import Entry, make_figures, paper_of, write_report
-from numerics.sweeps import check_result_from_json
 
 HOOKED = "linreg.stationary_covariance"  # a registered check, given a figures hook in one test
 
 
 def _result(name, passed=True, z=(0.5, -1.2)):
     rows = [Row(f"q{i} <b>", 1.0 + i, 1.0 + i + 0.01 * zi, 0.01, zi) for i, zi in enumerate(z)]
-    return CheckResult(name, passed, {"eta": 0.1}, 3, rows, NegativeControl("a wrong formula", True, 9.0),
-                       "|z| <= 5", 1.5, ["a note"])
+    return CheckResult(check=name, passed=passed, params={"eta": 0.1}, seed=3, rows=rows,
+                       negative_control=NegativeControl("a wrong formula", True, 9.0), tolerance="|z| <= 5",
+                       runtime_s=1.5, notes=["a note"], agrees=passed)
 
 
 def test_paper_groups_follow_name_prefixes():
@@ -33,7 +33,7 @@ def test_paper_groups_follow_name_prefixes():
 
 def test_check_result_json_round_trip_keeps_non_finite_values():
     r = _result("dln.x", z=(math.inf, math.nan, 0.25))
-    back = check_result_from_json(r.to_json())
+    back = CheckResult.from_json(r.to_json())
     assert back.rows[0].z == math.inf and math.isnan(back.rows[1].z) and back.rows[2] == r.rows[2]
     assert back.to_json() == r.to_json()
 
@@ -97,7 +97,8 @@ def test_figures_hook_adds_figures_and_a_failing_hook_only_leaves_a_note(tmp_pat
 def test_generic_figure_uses_log_axes_when_positive_rows_span_decades(predicted, measured, scale, tmp_path):
     assert report.measured_axis_scale(predicted, measured) == scale
     rows = [Row(f"q{i}", p, m, 0.1 * abs(m), 0.0) for i, (p, m) in enumerate(zip(predicted, measured))]
-    result = CheckResult("x.y", True, {}, 0, rows, NegativeControl("w", True, 9.0), "|z| <= 5")
+    result = CheckResult(check="x.y", passed=True, params={}, seed=0, rows=rows, negative_control=NegativeControl("w", True, 9.0),
+                         tolerance="|z| <= 5", agrees=True)
     assert report.generic_figure(result, tmp_path).stat().st_size > 0
 
 
