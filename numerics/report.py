@@ -110,6 +110,7 @@ def generic_figure(result: CheckResult, directory: Path, z: float = 5.0) -> Path
         ax_z.set_xticks(np.arange(len(rows)), [r.quantity for r in rows], rotation=60, ha="right", fontsize=7)
     else:
         ax_z.set_xlabel("row")
+    rows = [r for r in rows if r.rule == "agree"]  # a criterion row's 'predicted' is a bound, not a prediction
     predicted = np.array([r.predicted for r in rows], dtype=float)
     ax_m.errorbar(predicted, [r.measured for r in rows], yerr=[r.stderr for r in rows], fmt="o", ms=3, capsize=2)
     finite = predicted[np.isfinite(predicted)]
