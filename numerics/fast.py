@@ -48,9 +48,8 @@ from derivations.conventions import FINITE_IID_SAMPLING
 from . import limits
 from .data import Dataset
 from .errors import DivergenceError, ParameterError, require_choice
-from .models import LeastSquares
 from .progress import bar as progress_bar
-from .sgd import MomentObserver, Observer, SGDRun, TrajectoryObserver, _initial_weights
+from .replicas import Observer, SecondMomentObserver, SGDRun, initial_weights
 from .streams import (HAVE_NUMBA, MASK32, SHIFT32, counter_word, draw_indices, draw_minibatches, mix, replica_key,
                       seed_words)
 
@@ -339,68 +338,16 @@ if HAVE_NUMBA:  # numba is a dependency; where it has no wheel the numpy fallbac
         return dual if PW else primal
 
 
-class SecondMomentObserver(MomentObserver):
-    """Time averages of δ = w − ``center`` and of δ_iδ_j (i ≤ j) per replica, after ``burn_in``.
-
-    A :class:`MomentObserver` (``batch_means`` of shape (n_batches, R, n + n(n+1)/2)), so the reference
-    engine computes it through ``features``; the fast engine accumulates it inside its kernel.
-    ``second_moments()`` unpacks the per-replica time averages of δδᵀ, shape (R, n, n).
-    """
-
-    def __init__(self, center, *, burn_in: int = 0, every: int = 1, n_batches: int = 16):
-        self.center = np.asarray(center, dtype=float).ravel()
-        n = self.center.size
-        self._iu = np.triu_indices(n)
-
-        def features(w):
-            d = w - self.center
-            return np.concatenate([d, d[:, self._iu[0]] * d[:, self._iu[1]]], axis=1)
-
-        super().__init__(features, burn_in=burn_in, every=every, n_batches=n_batches)
-
-    def allocate(self, n_replicas, n_params, n_steps):
-        if n_params != self.center.size:
-            raise ParameterError(f"center has {self.center.size} entries, the model has {n_params} parameters")
-        super().allocate(n_replicas, n_params, n_steps)
-
-    def means(self) -> np.ndarray:
-        """Per-replica time averages of δ, shape (R, n)."""
-        return self.replica_means[:, :self.center.size]
-
-    def second_moments(self) -> np.ndarray:
-        """Per-replica time averages of δδᵀ, shape (R, n, n)."""
-        n = self.center.size
-        flat = self.replica_means[:, n:]
-        out = np.empty((flat.shape[0], n, n))
-        out[:, self._iu[0], self._iu[1]] = flat
-        out[:, self._iu[1], self._iu[0]] = flat
-        return out
-
-
 def fast_path_reason(model, data, sampling: str, stop_when) -> str | None:
     """None if the fast engine can run this problem, else why not."""
-    if type(model) is not LeastSquares:
-        return f"the fast engine runs numerics.models.LeastSquares only, got {type(model).__name__}"
+    if getattr(model, "fast_kernel", None) != "least_squares":
+        return (f"the fast engine runs models that declare fast_kernel = 'least_squares' (numerics.models.LeastSquares), "
+                f"got {type(model).__name__}")
     if not isinstance(data, Dataset) or sampling not in FAST_SAMPLING:
         return f"the fast engine needs a Dataset and sampling in {FAST_SAMPLING}, got sampling={sampling!r}"
     if stop_when is not None:
         return "the fast engine does not support stop_when"
     return None
-
-
-def _host_steps(obs: Observer, n_steps: int) -> np.ndarray:
-    """The steps at which an observer that the kernel does not serve needs the weights."""
-    if isinstance(obs, MomentObserver):
-        return obs.burn_in + obs.every * np.arange(obs.n_recorded)
-    if isinstance(obs, TrajectoryObserver):
-        return obs.steps
-    return np.arange(n_steps + 1)
-
-
-def _is_identity(features, n_params: int) -> bool:
-    probe = np.random.default_rng(0).standard_normal((3, n_params))
-    out = features(probe)
-    return isinstance(out, np.ndarray) and out.shape == probe.shape and np.array_equal(out, probe)
 
 
 def _plan(observers: Sequence[Observer], n_steps: int, n_params: int):
@@ -409,15 +356,15 @@ def _plan(observers: Sequence[Observer], n_steps: int, n_params: int):
     kernel_mom = kernel_traj = None
     host = []
     for obs in observers:
-        if kernel_mom is None and (isinstance(obs, SecondMomentObserver) or type(obs) is MomentObserver
-                                   and _is_identity(obs.features, n_params)):
+        statistic = obs.kernel_statistic(n_params)
+        if kernel_mom is None and statistic in ("moments", "second_moments"):
             kernel_mom = obs
-        elif kernel_traj is None and isinstance(obs, TrajectoryObserver):
+        elif kernel_traj is None and statistic == "trajectory":
             kernel_traj = obs
         else:
             host.append(obs)
     stops = np.unique(np.concatenate([[n_steps], np.arange(_CHUNK, n_steps, _CHUNK),
-                                      *(_host_steps(o, n_steps) for o in host)]))
+                                      *(o.needed_steps(n_steps) for o in host)]))
     return kernel_mom, kernel_traj, host, stops[(stops > 0) & (stops <= n_steps)]
 
 
@@ -441,7 +388,7 @@ def run_fast(model, data: Dataset, *, eta: float, batch_size: int, n_steps: int,
     if kernel is not None:
         require_choice("kernel", kernel, KERNELS)
     n_params = model.n_params
-    w = _initial_weights(w0, n_replicas, n_params)
+    w = initial_weights(w0, n_replicas, n_params)
     for obs in observers:
         obs.allocate(n_replicas, n_params, n_steps)
     s0, s1 = seed_words(seed)
@@ -452,7 +399,7 @@ def run_fast(model, data: Dataset, *, eta: float, batch_size: int, n_steps: int,
         w, kernel = _run_kernel(*args, kernel=kernel)
         info = {"backend": "fast-numba", "kernel": kernel}
     else:
-        w, info = _run_numpy(*args), {"backend": "fast-numpy", "kernel": "numpy"}
+        w, info = _run_numpy(model, *args), {"backend": "fast-numpy", "kernel": "numpy"}
     return SGDRun(w, observers, n_steps, eta, batch_size, sampling, seed, info)
 
 
@@ -494,7 +441,7 @@ def _run_kernel(w, X, y, eta, B, without, s0, s1, n_steps, observers, check_ever
         width, Gc, Xc, state = 0, np.zeros((1, 1)), X, (np.zeros((1, 1)),) * 3
     launch = _kernel_for(N, B, without, width)
     if kernel_mom is not None:
-        second = isinstance(kernel_mom, SecondMomentObserver)
+        second = kernel_mom.kernel_statistic(N) == "second_moments"
         kernel_mom._sums = limits.full((kernel_mom.n_batches, R, N + N * (N + 1) // 2 if second else N), 0.0,
                                        "the moment observer")
         mom_args = (kernel_mom._sums, 2 if second else 1, kernel_mom.center if second else np.zeros(N),
@@ -530,10 +477,9 @@ def _run_kernel(w, X, y, eta, B, without, s0, s1, n_steps, observers, check_ever
     return w, kernel
 
 
-def _run_numpy(w, X, y, eta, B, without, s0, s1, n_steps, observers, check_every, bound, progress):
+def _run_numpy(model, w, X, y, eta, B, without, s0, s1, n_steps, observers, check_every, bound, progress):
     R = w.shape[0]
     keys = replica_key(s0, np.arange(R, dtype=np.uint64))
-    model = LeastSquares(X.shape[1])
     bar = progress_bar(R * n_steps, f"SGD eta={eta:.3g}", unit="replica-step", enabled=progress)
     for obs in observers:
         obs.update(0, w, slice(0, R))

@@ -28,7 +28,12 @@ class Model(Protocol):
 
 
 class LeastSquares:
-    """Linear model f(x) = wᵀx with ℓ = ½ (wᵀx − y)²; per-sample gradient g = x (wᵀx − y)."""
+    """Linear model f(x) = wᵀx with ℓ = ½ (wᵀx − y)²; per-sample gradient g = x (wᵀx − y).
+
+    ``fast_kernel = "least_squares"`` declares that the compiled engine (:mod:`numerics.fast`) may run this model
+    (a subclass that changes the gradient must set it to None)."""
+
+    fast_kernel = "least_squares"
 
     def __init__(self, n_features: int):
         if n_features < 1:

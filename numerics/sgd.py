@@ -5,13 +5,13 @@ Sampling schemes (ARCHITECTURE.md): ``with_replacement``, ``without_replacement`
 per step, independent across steps), ``epoch`` (random reshuffling: P // B minibatches per epoch; a
 last incomplete minibatch is dropped) and ``online`` (fresh samples from a data model every step).
 
-Replicas run in blocks of ``block_size``; block b draws from ``SeedSequence(seed)``'s b-th child, so
+Observers and the run record live in :mod:`numerics.replicas` (shared with the fast engine) and are
+importable from here. Replicas run in blocks of ``block_size``; block b draws from ``SeedSequence(seed)``'s b-th child, so
 the result depends on (seed, block_size) but not on how blocks are scheduled.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -21,99 +21,12 @@ from derivations.conventions import SAMPLING_SCHEMES
 from . import limits, progress as progress_bars
 from .data import Dataset
 from .errors import DivergenceError, ParameterError, require_choice, require_int_in_range, require_positive
+from .replicas import MomentObserver, Observer, SGDRun, TrajectoryObserver, initial_weights
 from .rng import child_seed
 
 BACKENDS = ("numpy", "fast", "auto")
 
-
-class Observer:
-    """Receives the weights of a replica block during a run (override ``allocate``/``update``)."""
-
-    def allocate(self, n_replicas: int, n_params: int, n_steps: int) -> None:  # pragma: no cover - interface
-        pass
-
-    def update(self, step: int, w: np.ndarray, replicas: slice) -> None:  # pragma: no cover - interface
-        pass
-
-
-class MomentObserver(Observer):
-    """Time averages of features f(w) after a burn-in, per replica, kept in ``n_batches`` time batches.
-
-    ``features`` maps weights (R, n) to (R, k) (default: w itself). After the run, ``batch_means``
-    has shape (n_batches, R, k): per-replica means over consecutive stretches of time, from which
-    ``numerics.stats`` computes error bars (independent replicas, and batch means within a replica).
-    Every ``every``-th step after ``burn_in`` is recorded.
-    """
-
-    def __init__(self, features: Callable[[np.ndarray], np.ndarray] | None = None, *, burn_in: int = 0,
-                 every: int = 1, n_batches: int = 16):
-        self.features = features or (lambda w: w)
-        self.burn_in, self.every, self.n_batches = burn_in, max(1, every), n_batches
-
-    def allocate(self, n_replicas, n_params, n_steps):
-        recorded = (n_steps - self.burn_in) // self.every
-        if recorded < self.n_batches:
-            raise ParameterError(f"n_steps - burn_in = {n_steps - self.burn_in} leaves {recorded} recorded steps, "
-                                 f"fewer than n_batches = {self.n_batches}")
-        self._per_batch = recorded // self.n_batches
-        self._sums = None
-        self._n_replicas = n_replicas
-        self.n_recorded = self._per_batch * self.n_batches
-
-    def update(self, step, w, replicas):
-        offset = step - self.burn_in
-        if offset < 0 or offset % self.every:
-            return
-        index = offset // self.every
-        if index >= self.n_recorded:
-            return
-        f = self.features(w)
-        if self._sums is None:
-            self._sums = limits.full((self.n_batches, self._n_replicas, f.shape[1]), 0.0, "the moment observer")
-        self._sums[index // self._per_batch, replicas] += f
-
-    @property
-    def batch_means(self) -> np.ndarray:
-        return self._sums / self._per_batch
-
-    @property
-    def replica_means(self) -> np.ndarray:
-        """Per-replica time averages, shape (R, k)."""
-        return self.batch_means.mean(axis=0)
-
-
-class TrajectoryObserver(Observer):
-    """Records f(w) every ``stride`` steps (step 0 included): ``values`` has shape (T, R, k)."""
-
-    def __init__(self, features: Callable[[np.ndarray], np.ndarray] | None = None, *, stride: int = 1):
-        self.features = features or (lambda w: w)
-        self.stride = max(1, stride)
-
-    def allocate(self, n_replicas, n_params, n_steps):
-        self.steps = np.arange(0, n_steps + 1, self.stride)
-        self._n_replicas, self.values = n_replicas, None
-
-    def update(self, step, w, replicas):
-        if step % self.stride:
-            return
-        f = self.features(w)
-        if self.values is None:
-            self.values = limits.full((len(self.steps), self._n_replicas, f.shape[1]), np.nan, "the trajectory observer")
-        self.values[step // self.stride, replicas] = f
-
-
-@dataclass
-class SGDRun:
-    """Outcome of :func:`run_sgd`: final weights (R, n) and the observers, filled."""
-
-    final: np.ndarray
-    observers: Sequence[Observer]
-    n_steps: int
-    eta: float
-    batch_size: int
-    sampling: str
-    seed: object = None
-    info: dict = field(default_factory=dict)
+__all__ = ["run_sgd", "SGDRun", "Observer", "MomentObserver", "TrajectoryObserver", "SAMPLING_SCHEMES", "BACKENDS"]
 
 
 class _Sampler:
@@ -142,17 +55,6 @@ class _Sampler:
             idx = self._perm[:, self._position * B:(self._position + 1) * B]
             self._position += 1
         return self.data.X[idx], self.data.y[idx]
-
-
-def _initial_weights(w0, n_replicas: int, n_params: int) -> np.ndarray:
-    if w0 is None:
-        return np.zeros((n_replicas, n_params))
-    w = np.asarray(w0, dtype=float)
-    if w.shape == (n_params,):
-        return np.broadcast_to(w, (n_replicas, n_params)).copy()
-    if w.shape == (n_replicas, n_params):
-        return w.copy()
-    raise ParameterError(f"w0 must have shape ({n_params},) or ({n_replicas}, {n_params}), got {w.shape}")
 
 
 def run_sgd(model, data, *, eta: float, batch_size: int, n_steps: int,
@@ -215,7 +117,7 @@ def run_sgd(model, data, *, eta: float, batch_size: int, n_steps: int,
                                  n_replicas=n_replicas, sampling=sampling, w0=w0, seed=seed, observers=observers,
                                  check_every=check_every, divergence_bound=divergence_bound, progress=progress)
     n_params = model.n_params
-    w_all = _initial_weights(w0, n_replicas, n_params)
+    w_all = initial_weights(w0, n_replicas, n_params)
     for obs in observers:
         obs.allocate(n_replicas, n_params, n_steps)
     n_blocks = -(-n_replicas // block_size)
