@@ -152,6 +152,12 @@ def _escape_text(text: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _cached_lambdify(params: tuple, expr: sp.Basic) -> Callable:
+    # lambdify replaces arguments whose names are not identifiers by scalar dummies, which a matrix
+    # expression refuses; give such matrix symbols plain names (same shape) first
+    renamed = {m: sp.MatrixSymbol(f"_matrix{i}", *m.shape) for i, m in enumerate(
+        a for a in params if isinstance(a, sp.MatrixSymbol) and not a.name.isidentifier())}
+    if renamed:
+        params, expr = tuple(renamed.get(a, a) for a in params), expr.xreplace(renamed)
     return sp.lambdify(params, expr, modules="numpy", cse=True)
 
 

@@ -230,6 +230,9 @@ def _two_layer() -> Derivation:
            "singular along the manifold; the Lyapunov equation is solved on the range of $J^T$.",
            sp.Eq(sp.MatrixSymbol(r"H_\theta", Mh * N + K * Mh, Mh * N + K * Mh),
                  Jm.T * sp.MatrixSymbol(r"I_K \otimes H", K * N, K * N) * Jm))
+    Ht, Ct = (sp.MatrixSymbol(name, Mh * N + K * Mh, Mh * N + K * Mh) for name in (r"H_\theta", r"C_\theta"))
+    lyapunov = d.step("Stationary covariance of the linearised (Ornstein--Uhlenbeck) SDE, with $C_\\theta = J^T C_W J$, "
+                      "solved on the range of $J^T$ (zero along the manifold):", sp.Eq(Ht * Sig + Sig * Ht, T * Ct))
     d.step("With $C_W = c(I_K \\otimes H)$: $C_\\theta = cH_\\theta$ and the stationary covariance is the "
            "orthogonal projector onto the normal directions (isotropic there, zero along the manifold).",
            sp.Eq(Sig, T * c / 2 * Jm.T * sp.Inverse(Jm * Jm.T) * Jm))
@@ -246,7 +249,7 @@ def _two_layer() -> Derivation:
     proj1 = (J1.T * (J1 * J1.T).inv() * J1).applyfunc(sp.simplify)
     d.step("Scalar chain $w = W_2W_1$ with $W_1 = s$, $W_2 = a$: the projector ($\\Sigma_\\theta = \\frac{Tc}{2}\\times$ this).",
            sp.Eq(sp.MatrixSymbol(r"\Pi_{1,1,1}", 2, 2), proj1))
-    d.extras.update(second_layer_variance=sig2, first_layer_variance=T * c / 2 * alpha / (alpha + s ** 2),
+    d.extras.update(linearised_lyapunov=lyapunov, second_layer_variance=sig2, first_layer_variance=T * c / 2 * alpha / (alpha + s ** 2),
                     cross_covariance=T * c / 2 * sp.sqrt(alpha) * s / (alpha + s ** 2), scalar_projector=proj1)
     return d
 

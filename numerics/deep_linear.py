@@ -26,6 +26,7 @@ import numpy as np
 import sympy as sp
 from scipy import integrate as sp_integrate
 
+import derivations
 from derivations.dln import modes as dl
 from derivations.calculus.sde import ItoSDE
 
@@ -240,11 +241,11 @@ def mode_sde_in_a(depth: int, ito: bool = True):
     da = [a^{L−1}(s − a^L) − ½(L−1)(η/B) a^{2L−3} Q(a^L)] dt + √(η/B) a^{L−1} √Q dW (equal to
     ``dln.mode_sde(L, ito=False).ito_lemma(u^{1/L})``, tested)."""
     depth = require_int_in_range("depth", depth, 1)
-    layer = dl.layer_sde(depth)
-    if ito:
-        return layer
-    correction = sp.cancel(dl.ito_term(depth).subs(dl.u, dl.a ** depth) / (depth * dl.a ** (depth - 1)))
-    return ItoSDE(dl.a, layer.drift[0] - correction, layer.noise[0, 0])
+    d = derivations.get("dln.mode_sde")  # the registered per-layer SDE and Itô term
+    drift, noise = (d.extras[k].subs(dl.L, depth) for k in ("drift_a", "noise_a"))
+    if not ito:
+        drift -= sp.cancel(d.extras["ito_term"].subs(dl.L, depth).subs(dl.u, dl.a ** depth) / (depth * dl.a ** (depth - 1)))
+    return ItoSDE(dl.a, drift, noise)
 
 
 def gradient_flow_time(depth: int, s: float, u_from: float, u_to: float) -> float:
@@ -253,10 +254,22 @@ def gradient_flow_time(depth: int, s: float, u_from: float, u_to: float) -> floa
     return float(sp_integrate.quad(f, u_from, u_to, limit=200)[0])
 
 
-class ModeDensity:
-    """Stationary density of a mode (``dln.stationary_density``) at numbers, on a fine grid.
+def _registered_log_density(depth, s, sigma, eta, batch_size):
+    """(log p(u, I), the integrand of I) of the registered ``dln.stationary_density`` at numbers, where
+    I(u) = ∫_s^u (integrand) is the one integral in its closed form (computed on a grid by the caller)."""
+    d = derivations.get("dln.stationary_density")
+    p = d.result_expression.subs({dl.L: depth, dl.s: s, dl.sigma: sigma, dl.eta: eta, dl.B: batch_size})
+    (integral,) = p.atoms(sp.Integral)
+    I = sp.Dummy("I")
+    log_p = sp.expand_log(sp.log(p.xreplace({integral: I})), force=True)
+    (variable, _, _), = integral.limits
+    return d.lambdify((dl.u, I), log_p), d.lambdify((variable,), integral.function)
 
-    log p(u) = −3(L−1)/L · ln u − ln Q(u) − V(u)/T with V(u) = ∫_s^u V′ (``ito=False``: prefactor exponent
+
+class ModeDensity:
+    """Stationary density of a mode: the registered ``dln.stationary_density`` at numbers, on a fine grid.
+
+    log p(u) = −3(L−1)/L · ln u − ln Q(u) − (B/η) ∫_s^u V′ (``ito=False``: prefactor exponent
     −4(L−1)/L, i.e. without the Itô drift). Domain (0, ∞) for L ≥ 2, ℝ for L = 1. ``pdf`` and ``cdf``
     interpolate a cumulative (trapezoid) integral on ``n_grid`` points spanning ±``width`` Boltzmann standard
     deviations around s (log-spaced towards 0 for L ≥ 2); the mass outside is reported in ``tail_mass``.
@@ -267,8 +280,7 @@ class ModeDensity:
         self.depth = require_int_in_range("depth", depth, 1)
         self.s, self.sigma = require_positive("s", s), require_positive("sigma", sigma)
         self.T = require_positive("eta", eta) / require_positive("batch_size", batch_size)
-        values = {dl.L: depth, dl.s: s, dl.sigma: sigma}
-        self._dV = sp.lambdify(dl.u, dl.effective_potential_derivative().subs(values), "numpy")
+        log_density, integrand = _registered_log_density(depth, s, sigma, eta, batch_size)
         self.prefactor_exponent = -(3 if ito else 4) * (depth - 1) / depth
         std = np.sqrt(self.T * depth * s ** (2 - 2 / depth) * sigma ** 2 / 2)
         hi = s + width * std
@@ -278,11 +290,11 @@ class ModeDensity:
             lo = s * 1e-12
             grid = np.unique(np.concatenate([np.geomspace(lo, s / 2, n_grid // 4), np.linspace(s / 2, hi, n_grid)]))
         self.grid = grid
-        V = sp_integrate.cumulative_trapezoid(self._dV(grid), grid, initial=0.0)
-        V -= np.interp(s, grid, V)
-        logp = -V / self.T - np.log(2 * (s - grid) ** 2 + sigma ** 2)
-        if depth > 1:
-            logp = logp + self.prefactor_exponent * np.log(grid)
+        integral = sp_integrate.cumulative_trapezoid(integrand(grid), grid, initial=0.0)
+        integral -= np.interp(s, grid, integral)  # the registered integral runs from s to u
+        logp = log_density(grid, integral)
+        if not ito:  # the control: the prefactor without the Itô drift, u^{−4(L−1)/L} instead of u^{−3(L−1)/L}
+            logp = logp - (depth - 1) / depth * np.log(grid)
         p = np.exp(logp - logp.max())
         c = sp_integrate.cumulative_trapezoid(p, grid, initial=0.0)
         self._z = c[-1]
@@ -333,13 +345,16 @@ class ModeDiffusion:
         return {"u": self.var_u, "layer": self.var_layer}[kind]
 
     def peak_ratio(self, kind: str) -> np.ndarray:
-        """Predicted u*/s of every mode (``dln.diffusion_peak``: smaller root of the peak quadratic; m = 4 − 4/L
-        for D_u, 2 − 2/L for D_a); NaN where label noise removes the interior peak."""
-        exponent = (4 - sp.Rational(4, self.depth)) if kind == "u" else (2 - sp.Rational(2, self.depth))
-        root = sp.lambdify((dl.s, dl.sigma), dl.peak_root(exponent) / dl.s, "numpy")
+        """Predicted u*/s of every mode: the registered ``dln.diffusion_peak``'s ``peak_root`` (smaller root of the
+        peak quadratic; m = 4 − 4/L for D_u, 2 − 2/L for D_a), lambdified; NaN where its ``existence_condition``
+        fails (label noise removes the interior peak)."""
+        d = derivations.get("dln.diffusion_peak")
+        root = d.lambdify((dl.m, dl.s, dl.sigma), d.extras["peak_root"] / dl.s)
+        exists = d.lambdify((dl.m, dl.s, dl.sigma), d.extras["existence_condition"])
+        exponent = (4 - 4 / self.depth) if kind == "u" else (2 - 2 / self.depth)
         with np.errstate(invalid="ignore"):
-            return np.array([float(np.real_if_close(root(sv, self.sigma))) if 2 * sv ** 2 >= exponent * (exponent + 2)
-                             * self.sigma ** 2 else np.nan for sv in self.s])
+            return np.array([float(np.real_if_close(root(exponent, sv, self.sigma))) if exists(exponent, sv, self.sigma)
+                             else np.nan for sv in self.s])
 
 
 def simulate_mode_diffusion(depth: int, singular_values, *, eta: float, n_replicas: int, stride: int, n_probe: int,

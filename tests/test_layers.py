@@ -22,7 +22,7 @@ LAYERS = [  # (layer, module prefixes); a module's layer is that of its longest 
     (11, ["numerics.replicas", "numerics.sgd", "numerics.fast", "numerics.hinge_kernel", "numerics.sde"]),
     (12, ["numerics.models", "numerics.linreg", "numerics.deep_linear", "numerics.two_layer", "numerics.mlp",
           "numerics.perceptron", "numerics.noise_curvature"]),
-    (13, ["numerics.measure", "numerics.verify", "numerics.testing", "numerics.user_model"]),
+    (13, ["numerics.measure", "numerics.predict", "numerics.verify", "numerics.testing", "numerics.user_model"]),
     (14, ["numerics.checks"]),
     (15, ["numerics.sweeps", "numerics.report", "numerics.perceptron_phases", "numerics.cli"]),
 ]

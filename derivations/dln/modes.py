@@ -246,7 +246,7 @@ def _mode_sde() -> Derivation:
         d.extras[f"diffusion_u_L{k}"] = sk.diffusion_matrix[0, 0]
     d.extras.update(mode_gradient_mean=mean, mode_gradient_variance=var, cross_mode_covariance=cross,
                     off_diagonal_mean=off_mean, off_diagonal_variance=off_var,
-                    drift_a=layer.drift[0], diffusion_a=layer.diffusion_matrix[0, 0],
+                    drift_a=layer.drift[0], noise_a=layer.noise[0, 0], diffusion_a=layer.diffusion_matrix[0, 0],
                     drift_u=sde_u.drift[0], diffusion_u=sde_u.diffusion_matrix[0, 0], ito_term=ito_term())
     return d
 

@@ -12,8 +12,9 @@ import numpy as np
 from derivations.conventions import Z_THRESHOLD as Z
 from numerics.verify import Check, CheckResult, Comparison, comparison_result, register_check
 from numerics.data import gaussian_teacher
-from numerics.linreg import discrete_stationary_covariance, hessian, least_squares_solution, lyapunov_covariance, noise_covariance
+from numerics.linreg import discrete_stationary_covariance, hessian, least_squares_solution, minibatch_scale, noise_covariance
 from numerics.measure import measure_stationary_covariance
+from numerics.predict import evaluate, solve_linear_matrix_equation, stationary_covariances
 from numerics.noise_curvature import best_multiple_error, commutator_measure
 from numerics.models import LeastSquares
 from numerics.rng import as_generator
@@ -28,10 +29,11 @@ IVFR_PSI = 2.0  # the derived flat-direction exponent of fluct.ivfr, used in the
 # --------------------------------------------------------------------------- single layer helpers
 def leverage_noise_covariance(X, noise_std: float) -> np.ndarray:
     """Label-noise average of C(ŵ): E_ε C = σ²[H − (1/P) Σ_p h_p x_p x_pᵀ], h_p = x_pᵀ(XᵀX)⁻¹x_p
-    (``fluct.single_layer``)."""
+    (the registered ``fluct.single_layer``, evaluated at the data's H and leverage sum)."""
     X = np.asarray(X, dtype=float)
     h = np.einsum("pi,ij,pj->p", X, np.linalg.inv(X.T @ X), X)
-    return noise_std ** 2 * (hessian(X) - (X * h[:, None]).T @ X / X.shape[0])
+    return evaluate("fluct.single_layer", {"sigma": noise_std, "H": hessian(X),
+                                           r"\frac{1}{P}\sum_p h_p x_p x_p^T": (X * h[:, None]).T @ X / X.shape[0]})
 
 
 class CurrentObserver(Observer):
@@ -95,8 +97,7 @@ def _run_single_layer(params: dict, seed: int) -> CheckResult:
     ds = gaussian_teacher(N, sigma, seed=seed).dataset(P, seed=seed + 1)
     X, y = ds.X, ds.y
     eta, B = params["eta"], params["batch_size"]
-    exact = discrete_stationary_covariance(X, y, eta, B)
-    continuum = lyapunov_covariance(X, y, eta, B)
+    exact, continuum = stationary_covariances(X, y, eta, B, "with_replacement")
     iu = np.triu_indices(N)
     est = measure_stationary_covariance(X, y, eta=eta, batch_size=B, sampling="with_replacement",
                                         n_replicas=params["n_replicas"], burn_in_relaxations=params["burn_in_relaxations"],
@@ -151,6 +152,12 @@ def _run_two_layer(params: dict, seed: int) -> CheckResult:
     eta, B = params["eta"], params["batch_size"]
     lin = linearised_covariance(model, ds.X, ds.y, theta, eta, B)
     frozen = linearised_covariance(model, ds.X, ds.y, theta, eta, B, coupled=False)
+    # the prediction: the registered linearised Lyapunov equation of fluct.two_layer on the range of J^T (= of H)
+    lam, V = np.linalg.eigh(lin.hessian)
+    predicted = solve_linear_matrix_equation(
+        "fluct.two_layer", r"\Sigma_\theta",
+        {r"H_\theta": lin.hessian, r"C_\theta": lin.noise, "T": eta * minibatch_scale(B, "with_replacement", ds.n_samples)},
+        equation="linearised_lyapunov", basis=V[:, lam > 1e-10 * lam[-1]])
     n = model.n_params
     iu = np.triu_indices(n)
 
@@ -168,7 +175,7 @@ def _run_two_layer(params: dict, seed: int) -> CheckResult:
     names = [f"{lay} S[{i},{j}]" for lay, i, j in zip(layer, *iu)]
     lam_max = np.linalg.eigvalsh(lin.hessian)[-1]
     floor = params["floor_factor"] * eta * lam_max
-    cmp = Comparison.make(names, lin.full[iu], est.value, est.stderr, frozen.full[iu],
+    cmp = Comparison.make(names, predicted[iu], est.value, est.stderr, frozen.full[iu],
                           "no inter-layer coupling (each layer's Lyapunov equation with the other frozen)", z=Z,
                           rel_floor=floor)
     W1, W2 = model.unpack(theta)

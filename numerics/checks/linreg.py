@@ -8,9 +8,9 @@ from derivations.conventions import Z_THRESHOLD as Z
 from numerics.verify import Check, Comparison, comparison_result, register_check
 from numerics.data import gaussian_teacher
 from numerics.errors import ParameterError
-from numerics.linreg import discrete_stationary_covariance, hessian, lyapunov_covariance, max_stable_eta, minibatch_scale, noise_covariance
+from numerics.linreg import hessian, max_stable_eta, minibatch_scale, noise_covariance
 from numerics.measure import measure_stationary_covariance
-
+from numerics.predict import stationary_covariances
 
 
 def _upper(n: int):
@@ -39,8 +39,7 @@ def _run_discrete(params: dict, seed: int):
         raise ParameterError(f"eta_fraction must lie in (0, 1) (a fraction of the stability bound), got {params['eta_fraction']}")
     eta = params["eta_fraction"] * max_stable_eta(X, params["batch_size"], "with_replacement")
     for k, sampling in enumerate(("with_replacement", "without_replacement")):
-        exact = discrete_stationary_covariance(X, y, eta, params["batch_size"], sampling)
-        continuum = lyapunov_covariance(X, y, eta, params["batch_size"], sampling)
+        exact, continuum = stationary_covariances(X, y, eta, params["batch_size"], sampling)
         est = measure_stationary_covariance(X, y, eta=eta, batch_size=params["batch_size"], sampling=sampling,
                                             n_replicas=params["n_replicas"], burn_in_relaxations=params["burn_in_relaxations"],
                                             measure_relaxations=params["measure_relaxations"], seed=seed + 10 + k)
@@ -75,7 +74,7 @@ def _run_continuum(params: dict, seed: int):
     eta, B, sampling = params["eta"], params["batch_size"], "with_replacement"
     H = hessian(X)
     lam_max = np.linalg.eigvalsh(H)[-1]
-    continuum = lyapunov_covariance(X, y, eta, B, sampling)
+    continuum = stationary_covariances(X, y, eta, B, sampling)[1]
     # The classic wrong assumption C ∝ H (with the constant matched in trace) gives an isotropic Σ.
     C_star = noise_covariance(X, y)
     c = np.trace(C_star) / np.trace(H)

@@ -21,6 +21,7 @@ import numpy as np
 from scipy import stats as sp_stats
 
 from derivations.conventions import Z_THRESHOLD as Z
+from numerics.predict import evaluate
 from numerics.verify import Check, CheckResult, Comparison, NegativeControl, Row, comparison_result, register_check
 from numerics.data import GaussianTeacher
 from numerics.deep_linear import (ModeDensity, ModeDiffusion, ScalarChain, binned_ratio, first_passage_times,
@@ -148,7 +149,10 @@ def _run_stationary(params: dict, seed: int) -> CheckResult:
                      + (f"; vs the density without the Ito term {no_ito.pvalue:.2g}" if no_ito else ""))
         if depth == 1:
             var = replica_mean(((samples - samples.mean()) ** 2).T.mean(axis=1))
-            exact = eta * sigma ** 2 / (2 * B - eta * B - 2 * eta)
+            # exact discrete variance of the L = 1 mode (online least squares, one whitened input): the registered
+            # isotropic fixed point of linreg.discrete_stationary_covariance, eta sigma^2/(2B - eta B - 2 eta)
+            exact = float(evaluate("linreg.discrete_stationary_covariance",
+                                   {"N": 1, "kappa": 1 / B, "eta": eta, "sigma": sigma}, "online_isotropic"))
             continuum = density.variance
             rows.append(Row("Var u L=1 vs exact discrete", exact, float(var.value), float(var.stderr),
                             float((var.value - exact) / var.stderr)))

@@ -9,14 +9,6 @@ from numerics.checks.curv import digits_run
 from numerics.errors import ParameterError
 
 
-@pytest.mark.parametrize("name", ["curv.rank_one_family", "curv.least_squares",
-                                  pytest.param("curv.noise_curvature", marks=pytest.mark.slow)])
-def test_check_passes_and_rejects_its_control(name):
-    result = get_check(name)(seed=0)
-    assert result.passed, result.table()
-    assert result.negative_control.rejected
-
-
 def test_digits_run_measures_every_quantity_at_tiny_settings():
     params = dict(n_classes=3, hidden=6, eta=0.1, batch_size=50, n_epochs=3, top_fraction=0.6, n_rotations=2,
                   n_resamples=200)

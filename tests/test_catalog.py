@@ -1,0 +1,118 @@
+"""Batteries over the registries (in the manner of scipy.stats' ``test_continuous_basic``): every registered
+derivation and every registered check, one parametrised test each, with the long cases marked slow."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import derivations
+from derivations.errors import SgdNoiseError
+from numerics.checks import check_names, get_check
+from numerics.verify import CheckResult
+
+SLOW = {"perceptron.crossover_temperature", "perceptron.crossover_batch_size", "perceptron.temperature_scaling",
+        "curv.noise_curvature"}  # quick settings take 5-20 s each
+# checks whose prediction does not yet come from lambdify of their registered derivation (ARCHITECTURE.md):
+# each is listed until it does; a listed check that becomes routed fails here (strict xfail), so remove it then
+NOT_ROUTED = {
+    "fluct.ivfr",  # its predicted psi is the measurement pipeline run on the linearised theory (verdict issue)
+    "curv.least_squares",  # C = sigma_w^2 E[h^2] by construction of the synthetic residuals (verdict issue)
+    "curv.noise_curvature",  # interval predictions 1 <= gamma <= 2 written into the check (verdict issue)
+}
+
+
+def _check_params(names):
+    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in names]
+
+
+# --------------------------------------------------------------------------- derivations
+@pytest.mark.parametrize("name", derivations.names())
+def test_derivation_renders_and_round_trips(name):
+    d = derivations.get(name)
+    assert d.name == name and d.title == derivations.title(name) and d.steps and d.references
+    latex = d.latex()
+    assert latex.startswith("\\section{") and f"\\label{{sec:{name}}}" in latex
+    payload = d.to_json()
+    assert json.loads(json.dumps(payload)) == payload and payload["name"] == name
+    assert d.plain_title and "$" not in d.plain_title and "\\" not in d.plain_title
+
+
+# --------------------------------------------------------------------------- checks
+@pytest.mark.parametrize("name", check_names())
+def test_check_declares_a_registered_derivation_and_matching_scales(name):
+    check = get_check(name)
+    assert check.name == name and check.derivation in derivations.names()
+    assert name.split(".")[0] == check.derivation.split(".")[0] or check.derivation.startswith("sgd.")
+    assert set(check.quick) == set(check.full), "quick and full must set the same parameters"
+
+
+@pytest.mark.parametrize("name", _check_params(check_names()))
+def test_check_passes_rejects_its_control_and_round_trips(name):
+    result = get_check(name)(seed=0)
+    assert result.passed and result.agrees, result.table()
+    assert result.negative_control.rejected, result.table()
+    text = json.dumps(result.to_json())
+    assert json.dumps(CheckResult.from_json(json.loads(text)).to_json()) == text
+
+
+def _routing_params(names):
+    out = []
+    for n in names:
+        marks = ([pytest.mark.slow] if n in SLOW else []) + (
+            [pytest.mark.xfail(strict=True, reason="prediction not yet from the registered derivation")]
+            if n in NOT_ROUTED else [])
+        out.append(pytest.param(n, marks=marks))
+    return out
+
+
+def _mutant(expr):
+    """A plausible wrong formula that changes the shape of the expression, not only its scale (a scaled density
+    normalises back, a scaled residual keeps its root): the first term of a sum scaled by 1.1; in a product, the
+    first factor that is not a number mutated; in a power, the exponent (or a numeric exponent's base); inside
+    a function, its argument; conditions are left alone."""
+    if isinstance(expr, (sp.Rel, sp.logic.boolalg.BooleanFunction, sp.logic.boolalg.BooleanAtom, sp.Tuple, tuple)):
+        return expr  # (not Boolean itself: a sympy Symbol is one)
+    if isinstance(expr, (sp.Add, sp.MatAdd)):
+        first, *rest = expr.args
+        return expr.func(sp.Rational(11, 10) * first, *rest)
+    if isinstance(expr, (sp.Mul, sp.MatMul)):
+        args = list(expr.args)
+        k = next((i for i, a in enumerate(args) if not a.is_number), None)
+        if k is not None:
+            args[k] = _mutant(args[k])
+            return expr.func(*args)
+    if isinstance(expr, sp.Pow):
+        base, exponent = expr.args
+        return sp.Pow(_mutant(base), exponent) if exponent.is_number else sp.Pow(base, _mutant(exponent))
+    if isinstance(expr, sp.Function) and len(expr.args) == 1:
+        return expr.func(_mutant(expr.args[0]))
+    return sp.Rational(11, 10) * expr
+
+
+@pytest.mark.parametrize("name", _routing_params(check_names()))
+def test_check_predicts_through_its_registered_derivation(name, monkeypatch):
+    """Mutate the registered derivations (result and extras, see ``_mutant``): the check's predictions must
+    move, whichever way it uses them (lambdify, an SDE built from the extras, a solved equation, a density)."""
+    before = get_check(name)(seed=0)
+    original = derivations.get
+
+    def mutate(item):  # an equation keeps its left-hand side (the unknown) and gets a mutated right-hand side
+        return sp.Eq(item.lhs, _mutant(item.rhs), evaluate=False) if isinstance(item, sp.Equality) else _mutant(item)
+
+    def mutated(derivation_name):
+        d = original(derivation_name)
+        return dataclasses.replace(d, result=mutate(d.result), extras={k: mutate(v) for k, v in d.extras.items()})
+
+    monkeypatch.setattr(derivations, "get", mutated)
+    try:
+        after = get_check(name)(seed=0)
+    except SgdNoiseError:  # the mutant reached the simulation and broke it (a diverging SDE): it is used
+        return
+    # the predicted column, and z (a law's prediction, such as a density in a KS row, shows in its statistic)
+    old = np.array([(r.predicted, r.z) for r in before.rows if r.rule == "agree"])
+    new = np.array([(r.predicted, r.z) for r in after.rows if r.rule == "agree"][:len(old)])
+    assert new.shape == old.shape and not np.allclose(old, new, rtol=1e-6, atol=0, equal_nan=True), \
+        "the predicted column did not move"
