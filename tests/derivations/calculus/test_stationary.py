@@ -17,7 +17,8 @@ from scipy import stats
 from derivations.calculus.budget import SymbolicTimeout, time_budget
 from derivations.errors import NotNormalisableError, ParameterError, SgdNoiseError
 from derivations.calculus.sde import ItoSDE
-from derivations.calculus.stationary import (StationaryDensity, _accept_normalisation, detailed_balance,
+from derivations.calculus.stationary.density import _accept_normalisation
+from derivations.calculus.stationary import (StationaryDensity, detailed_balance,
                                     stationary_density)
 
 x = sp.Symbol("x", real=True)
@@ -388,7 +389,7 @@ def test_detailed_balance_needs_invertible_diffusion():
 def test_termwise_integration_keeps_terms_with_symbolic_constants():
     """Regression: sympy can return 0 for ∫ c·R(x) dx with a symbolic constant c; the deep-linear L = 2
     potential lost its arctan and log Q terms. Every antiderivative is now verified by differentiation."""
-    from derivations.calculus.stationary import _integrate_termwise
+    from derivations.calculus.stationary.symbolic import integrate_termwise as _integrate_termwise
 
     u, s, sig, T = sp.symbols("u s sigma T", positive=True)
     f = -2 * (s - u) / (2 * u * (2 * (s - u) ** 2 + sig ** 2)) / T

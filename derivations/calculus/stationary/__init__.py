@@ -1,0 +1,14 @@
+"""Stationary densities of Itô SDEs: the zero-flux density of a 1-D SDE with its normalisability, and a
+detailed-balance test in n-D. One module per concern:
+
+- :mod:`.density` — :func:`stationary_density`, :class:`StationaryDensity` (the construction and its convention);
+- :mod:`.symbolic` — the symbolic steps under a wall-clock budget (termwise integration, verified by differentiation);
+- :mod:`.conditions` — three-valued decisions on conditions (sympy's fuzzy logic);
+- :mod:`.quadrature` — numbers where no closed-form normalisation exists;
+- :mod:`.detailed_balance` — :func:`detailed_balance`.
+"""
+
+from derivations.calculus.stationary.density import DensityFunction, StationaryDensity, stationary_density
+from derivations.calculus.stationary.detailed_balance import detailed_balance
+
+__all__ = ["StationaryDensity", "stationary_density", "detailed_balance", "DensityFunction"]

@@ -1,0 +1,572 @@
+"""Stationary densities of 1-D Itô SDEs (zero flux).
+
+One dimension
+-------------
+For the Itô SDE ``dx = A(x) dt + G(x) dW`` with diffusion ``D = G²`` (``D = G Q Gᵀ`` in
+general) on an interval ``(lo, hi)``, the stationary Fokker–Planck equation
+``0 = −∂ₓ J`` with probability current ``J = A p − ½ ∂ₓ(D p)`` and zero flux ``J = 0`` gives
+
+    A p − ½ (D p)′ = 0   ⇒   p(x) ∝ D(x)⁻¹ exp ∫ 2A(x)/D(x) dx,
+
+i.e. ``p ∝ exp(−Φ)`` with the potential ``Φ = log D − ∫ 2A/D dx`` (Itô convention: the
+``D⁻¹`` prefactor is the Itô "spurious drift"; a Stratonovich SDE must first be converted with
+``StratonovichSDE.to_ito``). The log-derivative ``(log p)′ = 2A/D − D′/D`` needs no integral,
+so the normalisability of ``p`` is decided from it alone: at an infinite boundary
+``k = lim x (log p)′`` and ``p`` is integrable there iff ``k < −1`` (``k = −∞``: always); at a
+finite boundary ``a``, ``k = lim (x − a)(log p)′`` and ``p`` is integrable there iff ``k > −1``
+(``k = +∞``: always), since then ``p ~ |x|^k`` resp. ``|x − a|^k``. The borderline ``k = −1``
+is reported as not integrable: right for ``p ~ 1/x``, wrong only for logarithmic corrections such
+as ``1/(x log²x)``, which a limit of ``x (log p)′`` cannot see.
+
+Every symbolic step runs under :func:`derivations.calculus.budget.time_budget`; an integral sympy does
+not finish in time stays an unevaluated ``Integral`` and the numbers come from mpmath
+quadrature instead. A value is never guessed: a ``Piecewise`` normalisation is kept only in the
+branch whose condition is implied by the normalisability condition, else it is ``None``.
+
+n dimensions
+------------
+:func:`detailed_balance`: with ``D`` invertible, the stationary current ``J = a p − ½ ∇·(D p)``
+vanishes iff ``∇ log p = D⁻¹(2a − ∇·D)`` (``(∇·D)_i = Σ_j ∂_j D_ij``), so detailed balance
+holds iff that vector field is a gradient, i.e. its Jacobian is symmetric (curl-free); then
+``p ∝ exp(−Φ)`` with ``−∇Φ = D⁻¹(2a − ∇·D)``.
+"""
+
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import mpmath
+import sympy as sp
+
+from derivations.errors import NotNormalisableError, ParameterError
+from derivations.calculus.sde import ItoSDE
+from derivations.calculus.stationary.conditions import decide, nice_relational
+from derivations.calculus.stationary.quadrature import NumericDensity, finite_number, format_values
+from derivations.calculus.stationary.symbolic import (attempt, exp_of_minus, integrate_termwise, light, real_logs,
+                                                      tidy)
+
+log = logging.getLogger(__name__)
+
+
+class DensityFunction:
+    """Numeric stationary density at fixed parameters: ``f(x)`` → float (0 outside the domain).
+
+    ``log(x)`` is the log-density (mpmath); ``normalisation`` the constant ``Z`` dividing
+    the unnormalised density (``method``: ``"closed form"`` or ``"quadrature"``); when the
+    potential has no closed form the unnormalised density is only defined up to a constant
+    factor, so only the normalised values are meaningful. Evaluation is scalar (mpmath); for
+    vectorised evaluation use :meth:`StationaryDensity.to_scipy`.
+    """
+
+    def __init__(self, model: NumericDensity):
+        self._model = model
+        self.log_normalisation = model.log_z
+        self.normalisation = mpmath.exp(model.log_z)
+        self.domain = (model.lo, model.hi)
+        self.method = model.method
+
+    def log(self, x):
+        x = mpmath.mpf(x)
+        lo, hi = self.domain
+        if not (lo < x < hi):
+            return mpmath.ninf
+        return self._model.log_un(x) - self.log_normalisation
+
+    def __call__(self, x) -> float:
+        return float(mpmath.exp(self.log(x)))
+
+
+@dataclass
+class StationaryDensity:
+    """Zero-flux stationary density ``p ∝ D⁻¹ exp ∫ 2A/D dx = exp(−Φ)`` of a 1-D Itô SDE.
+
+    Attributes (sympy unless stated):
+
+    - ``variable``, ``domain`` ``(lo, hi)``, ``drift`` A, ``diffusion`` D, ``parameters``
+      (the free symbols other than the variable, sorted by name);
+    - ``log_derivative`` = (log p)′ = 2A/D − D′/D;
+    - ``potential`` Φ = log D − ∫ 2A/D dx (an unevaluated ``Integral`` from ``reference_point``
+      stands for the part sympy could not integrate within the budget);
+    - ``unnormalised`` = exp(−Φ); ``closed_form``: whether Φ is free of ``Integral``;
+    - ``normalisation`` = ∫ unnormalised over the domain in closed form, or ``None``;
+      ``normalised`` = unnormalised / normalisation or ``None``;
+    - ``boundary_exponents`` {boundary: k} and ``boundary_conditions`` {boundary: condition}
+      (a sympy relational in the parameters, ``true``/``false``, or ``None`` if undecided);
+    - ``normalisable``: the conjunction of the boundary conditions (``None`` if one is
+      undecided and none is false);
+    - ``notes``: what fell back to numerics and why.
+    """
+
+    variable: sp.Symbol
+    domain: tuple[sp.Expr, sp.Expr]
+    drift: sp.Expr
+    diffusion: sp.Expr
+    parameters: tuple[sp.Symbol, ...]
+    log_derivative: sp.Expr
+    potential: sp.Expr
+    unnormalised: sp.Expr
+    closed_form: bool
+    reference_point: sp.Expr
+    normalisation: sp.Expr | None
+    normalised: sp.Expr | None
+    boundary_exponents: dict
+    boundary_conditions: dict
+    normalisable: Any
+    notes: list[str] = field(default_factory=list)
+    _potential_closed: sp.Expr = field(default=sp.S.Zero, repr=False)
+    _potential_rest: sp.Expr = field(default=sp.S.Zero, repr=False)
+
+    # ------------------------------------------------------------------ parameters
+    def _values(self, parameters: Mapping | None) -> dict:
+        """Map names/symbols to sympy numbers; every parameter needed, none unknown."""
+        parameters = dict(parameters or {})
+        by_name = {str(p): p for p in self.parameters}
+        values = {}
+        for key, val in parameters.items():
+            sym = key if isinstance(key, sp.Symbol) and key in self.parameters else by_name.get(str(key))
+            if sym is None:
+                raise ParameterError(f"unknown parameter {key!r}; this density has parameters "
+                                     f"{[str(p) for p in self.parameters]}")
+            v = sp.sympify(val)
+            if not v.is_number or not finite_number(v):
+                raise ParameterError(f"parameter {sym} must be a finite number, got {val!r}")
+            if sym.is_positive and not v.is_positive:
+                raise ParameterError(f"parameter {sym} is declared positive, got {val!r}")
+            if sym.is_nonnegative and v.is_negative:
+                raise ParameterError(f"parameter {sym} is declared nonnegative, got {val!r}")
+            values[sym] = v
+        missing = [str(p) for p in self.parameters if p not in values]
+        if missing:
+            raise ParameterError(f"missing values for parameters {missing}")
+        return values
+
+    def check_normalisable(self, parameters: Mapping | None = None) -> bool | None:
+        """Evaluate the boundary conditions at ``parameters``; raise NotNormalisableError on a violation.
+
+        Returns True when all conditions hold, None when one is undecided (numerics decide).
+        """
+        values = self._values(parameters)
+        undecided = False
+        for b, cond in self.boundary_conditions.items():
+            if cond is None:
+                undecided = True
+                continue
+            val = sp.sympify(cond).subs(values)
+            if val in (sp.false, False):
+                raise NotNormalisableError(
+                    f"the stationary density is not normalisable: at the boundary x = {b} the condition "
+                    f"{cond} (from k = lim {'x' if b.is_infinite else '(x - a)'}·(log p)' = "
+                    f"{self.boundary_exponents.get(b)}) fails for {format_values(values)}")
+            if val not in (sp.true, True):
+                undecided = True
+        return None if undecided else True
+
+    # ------------------------------------------------------------------ numerics
+    def _float_domain(self) -> tuple:
+        lo, hi = self.domain
+        return (mpmath.ninf if lo == -sp.oo else mpmath.mpf(sp.N(lo, 30)),
+                mpmath.inf if hi == sp.oo else mpmath.mpf(sp.N(hi, 30)))
+
+    def pdf(self, parameters: Mapping | None = None) -> DensityFunction:
+        """Numeric normalised density at ``parameters`` (dict keyed by symbol or name).
+
+        Normalised by the closed-form ``normalisation`` when there is one, else by mpmath
+        quadrature over the domain (logged). Raises NotNormalisableError when a boundary
+        condition fails at these parameters, or when the quadrature diverges.
+        """
+        values = self._values(parameters)
+        decided = self.check_normalisable(values)
+        key = tuple(sorted((str(k), str(v)) for k, v in values.items()))
+        cache = self.__dict__.setdefault("_numeric_cache", {})
+        if key not in cache:
+            if len(cache) > 32:
+                cache.clear()
+            model = NumericDensity(self, values, check_tails=decided is None)
+            cache[key] = model
+        return DensityFunction(cache[key])
+
+    def moment(self, k: int | float, parameters: Mapping | None = None):
+        """E[x^k] = ∫ x^k p(x) dx by mpmath quadrature (an mpf).
+
+        Raises NotNormalisableError when x^k p is not integrable (checked from the boundary
+        exponents where they are numbers, else by the quadrature)."""
+        values = self._values(parameters)
+        dens = self.pdf(values)
+        model = dens._model
+        x = self.variable
+        k = sp.nsimplify(k)
+        for b, e in self.boundary_exponents.items():
+            if e is None:
+                continue
+            ev = sp.sympify(e).subs(values)
+            if not ev.is_number or ev in (sp.oo, -sp.oo) or ev.is_finite is False:
+                continue
+            if b.is_infinite and bool(ev + k >= -1):
+                raise NotNormalisableError(f"the moment E[{x}^{k}] diverges: p ~ |{x}|^({ev}) at {b} "
+                                           f"and {ev} + {k} >= -1 (at {format_values(values)})")
+            if b == 0 and k < 0 and bool(ev + k <= -1):
+                raise NotNormalisableError(f"the moment E[{x}^{k}] diverges at 0 (at {format_values(values)})")
+        memo = model.__dict__.setdefault("moments", {})
+        if k not in memo:
+            kk = mpmath.mpf(sp.N(k, 30))
+            memo[k] = model.integrate(lambda t: t ** kk * mpmath.exp(dens.log(t)),
+                                      lambda t: kk / t + model.dlog(t), f"{x}^{k} p({x})")
+        return memo[k]
+
+    def mean(self, parameters: Mapping | None = None):
+        """E[x] (mpmath quadrature)."""
+        return self.moment(1, parameters)
+
+    def variance(self, parameters: Mapping | None = None):
+        """Var[x] = E[x²] − E[x]² (mpmath quadrature)."""
+        m1 = self.moment(1, parameters)
+        return self.moment(2, parameters) - m1 ** 2
+
+    def to_scipy(self, parameters: Mapping | None = None):
+        """A ``scipy.stats.rv_continuous`` instance with this density (scipy imported lazily).
+
+        ``_pdf`` is the lambdified density (numpy/scipy), normalised exactly as :meth:`pdf`;
+        the support ``a``, ``b`` is the domain — except when the potential has no closed form:
+        then it is the interval the normalising walk covered, outside which the (power-law
+        extrapolated) tail mass is below 1e-17. ``cdf``, ``expect``, ``moment`` use scipy's
+        quadrature; ``ppf`` and ``rvs`` use scipy's polynomial numerical inversion
+        (``scipy.stats.sampling.NumericalInversePolynomial``, u-error ≤ 1e-10) when it sets up,
+        else scipy's generic root finding on the cdf.
+        """
+        import bisect
+
+        import numpy as np
+        from scipy import integrate, stats
+
+        values = self._values(parameters)
+        dens = self.pdf(values)
+        model = dens._model
+        log_z = float(dens.log_normalisation)
+        x = self.variable
+        closed_np = sp.lambdify(x, (-(sp.log(self.diffusion) - self._potential_closed)).subs(values),
+                                modules=["scipy", "numpy"])
+
+        def closed_part(t):
+            arr = np.asarray(t, dtype=float)
+            flat = np.atleast_1d(arr).ravel()
+            with np.errstate(all="ignore"):
+                out = np.broadcast_to(np.asarray(closed_np(flat), dtype=complex), flat.shape).copy()
+                bad = ~np.isfinite(out)
+                if np.any(bad):  # logs of negative arguments: evaluate in the complex plane
+                    out[bad] = np.broadcast_to(np.asarray(closed_np(flat[bad] + 0j), dtype=complex),
+                                               (int(bad.sum()),))
+            return out.real.reshape(arr.shape) if arr.ndim else float(out.real[0])
+
+        lo, hi = float(model.lo), float(model.hi)
+        if model.closed_form:
+            def rest_part(t):
+                return 0.0
+            cdf_nodes = None
+        else:
+            cumulative = model.cumulative
+
+            def rest_part(t):
+                arr = np.asarray(t, dtype=float)
+                vals = np.array([cumulative(s) for s in np.atleast_1d(arr).ravel()], dtype=float)
+                return vals.reshape(arr.shape) if arr.ndim else float(vals[0])
+            segs = model.segments
+            lo, hi = segs[0][0], segs[-1][1]
+            z = sum(piece.total for _, _, piece in segs)
+            edges = [a_ for a_, _, _ in segs]
+            masses = [0.0]
+            for _, _, piece in segs:
+                masses.append(masses[-1] + piece.total / z)
+            cdf_nodes = (edges, masses, [piece for _, _, piece in segs], z)
+        center = float(model.centre)
+
+        log_un_float = model.log_un_float
+        width = float(model.grid.s) if mpmath.isfinite(model.grid.s) else 1.0
+        maxima = [float(m) for m in model.maxima]
+
+        def logpdf(t):
+            if np.ndim(t) == 0:  # scalar calls (scipy's quad): plain floats, no array overhead
+                return log_un_float(float(t)) - log_z
+            return closed_part(t) + rest_part(t) - log_z
+
+        def pdf_scalar(u: float) -> float:
+            return math.exp(log_un_float(u) - log_z)
+
+        class StationaryDistribution(stats.rv_continuous):
+            """Stationary density of a 1-D Itô SDE (see ``derivations.calculus.stationary``)."""
+
+            _inversion = None
+            _inversion_failed = False
+
+            def _logpdf(self, t):
+                return logpdf(t)
+
+            def _pdf(self, t):
+                return np.exp(logpdf(t))
+
+            if cdf_nodes is None:
+                # integrate from the nearer end: the default ∫_a^x misses the bulk for far-out x
+                def _cdf_one(self, s):
+                    if s <= center:
+                        return integrate.quad(pdf_scalar, lo, s, limit=200)[0]
+                    return 1.0 - integrate.quad(pdf_scalar, s, hi, limit=200)[0]
+
+                def _sf_one(self, s):
+                    if s > center:
+                        return integrate.quad(pdf_scalar, s, hi, limit=200)[0]
+                    return 1.0 - integrate.quad(pdf_scalar, lo, s, limit=200)[0]
+
+                def _cdf(self, t):
+                    t = np.asarray(t, dtype=float)
+                    if t.size <= 2:
+                        return np.clip(np.vectorize(self._cdf_one, otypes=[float])(t), 0.0, 1.0)
+                    # many points (a KS test): accumulate ∫ over the gaps between sorted points
+                    flat = t.ravel()
+                    order = np.argsort(flat)
+                    srt = flat[order]
+                    vals = np.empty_like(srt)
+                    vals[0] = self._cdf_one(srt[0])
+                    for i in range(1, srt.size):
+                        a_, b_ = srt[i - 1], srt[i]
+                        if b_ - a_ <= 10 * width and not any(a_ < m <= b_ for m in maxima):
+                            vals[i] = vals[i - 1] + integrate.quad(pdf_scalar, a_, b_, limit=200)[0]
+                        else:  # a wide gap or one holding a peak: evaluate afresh from the nearer end
+                            vals[i] = self._cdf_one(b_)
+                    out = np.empty_like(vals)
+                    out[order] = vals
+                    return np.clip(out.reshape(t.shape), 0.0, 1.0)
+
+                def _sf(self, t):
+                    return np.clip(np.vectorize(self._sf_one, otypes=[float])(t), 0.0, 1.0)
+            else:
+                def _cdf(self, t):
+                    edges, masses, pieces, z = cdf_nodes
+
+                    def one(s):
+                        j = max(0, min(bisect.bisect_right(edges, s) - 1, len(edges) - 1))
+                        return min(1.0, max(0.0, masses[j] + pieces[j].integral(s) / z))
+                    return np.vectorize(one, otypes=[float])(t)
+
+            def _get_inversion(self):
+                if self._inversion is None and not self._inversion_failed:
+                    from scipy.stats import sampling
+
+                    class _Dist:
+                        def pdf(_self, t):
+                            return pdf_scalar(float(t))
+
+                    try:
+                        self._inversion = sampling.NumericalInversePolynomial(
+                            _Dist(), center=center, domain=(self.a, self.b), u_resolution=1e-10)
+                    except Exception as exc:  # scipy raises UNURANError and friends
+                        log.info("numerical inversion unavailable (%s); using root finding", exc)
+                        self._inversion_failed = True
+                return self._inversion
+
+            def _ppf(self, q):
+                inv = self._get_inversion()
+                if inv is None:
+                    return super()._ppf(q)
+                return inv.ppf(q)
+
+            def _rvs(self, size=None, random_state=None):
+                inv = self._get_inversion()
+                if inv is None:
+                    return super()._rvs(size=size, random_state=random_state)
+                return inv.rvs(size=size, random_state=random_state)
+
+        return StationaryDistribution(a=lo, b=hi, name="stationary")
+
+    # ------------------------------------------------------------------ display
+    def __str__(self) -> str:
+        lo, hi = self.domain
+        return (f"StationaryDensity(p({self.variable}) ∝ {self.unnormalised} on ({lo}, {hi}); "
+                f"normalisable: {self.normalisable})")
+
+
+def _coefficients(sde_or_coefficients) -> tuple[sp.Expr, sp.Expr, sp.Symbol]:
+    if isinstance(sde_or_coefficients, ItoSDE):
+        sde = sde_or_coefficients
+        if sde.dimension != 1:
+            raise ParameterError(f"stationary_density needs a 1-D SDE, this one has dimension {sde.dimension}")
+        return sde.drift[0], sde.diffusion_matrix[0, 0], sde.state[0]
+    if getattr(sde_or_coefficients, "calculus", None) == "stratonovich":
+        raise ParameterError("stationary_density uses the Itô convention: convert with .to_ito() first")
+    try:
+        a, d, x = sde_or_coefficients
+    except (TypeError, ValueError):
+        raise ParameterError("pass a 1-D ItoSDE or a tuple (drift A(x), diffusion D(x) = G², variable x)") from None
+    if not isinstance(x, sp.Symbol):
+        raise ParameterError(f"the variable must be a sympy Symbol, got {x!r}")
+    return sp.sympify(a), sp.sympify(d), x
+
+
+def _reference_point(lo: sp.Expr, hi: sp.Expr) -> sp.Expr:
+    if lo == -sp.oo and hi == sp.oo:
+        return sp.S.Zero
+    if lo == -sp.oo:
+        return hi - 1
+    if hi == sp.oo:
+        return lo + 1
+    return (lo + hi) / 2
+
+
+def _boundary(log_derivative: sp.Expr, x: sp.Symbol, b: sp.Expr, lower: bool, seconds) -> tuple:
+    """(k, condition) at the boundary b; condition None when undecided."""
+    infinite = b.is_infinite
+    expr = (x if infinite else (x - b)) * log_derivative
+    expr = attempt(seconds, sp.cancel, expr, default=expr)
+    direction = "+" if lower else "-"
+    k = attempt(seconds, sp.limit, expr, x, b, dir=direction, default=None)
+    if k is None or k.has(sp.Limit, sp.nan, sp.zoo, sp.AccumBounds):
+        return None, None
+    k = light(k, seconds)
+    if k == -sp.oo:
+        return k, sp.true if infinite else sp.false
+    if k == sp.oo:
+        return k, sp.false if infinite else sp.true
+    if k.has(sp.oo, -sp.oo):
+        # k = c·∞ (e.g. −oo·sign(θ)): the sign of c decides
+        factors = sp.Mul.make_args(k)
+        infs = [f for f in factors if f in (sp.oo, -sp.oo)]
+        others = [f for f in factors if f not in (sp.oo, -sp.oo)]
+        if len(infs) != 1 or any(f.has(sp.oo, -sp.oo, sp.nan, sp.zoo) for f in others):
+            return k, None
+        coeff = sp.Mul(*others) * (1 if infs[0] == sp.oo else -1)
+        # a product keeps its sign when each sign(a) factor is replaced by a
+        coeff = sp.Mul(*[f.args[0] if isinstance(f, sp.sign) else
+                         -f.args[0] if (isinstance(f, sp.Mul) and len(f.args) == 2 and f.args[0] == -1
+                                        and isinstance(f.args[1], sp.sign)) else f
+                         for f in sp.Mul.make_args(coeff)])
+        cond = sp.Lt(coeff, 0) if infinite else sp.Gt(coeff, 0)
+        if cond not in (sp.true, sp.false):
+            cond = attempt(seconds, nice_relational, cond, default=cond)
+        return k, cond
+    cond = sp.Lt(k, -1) if infinite else sp.Gt(k, -1)
+    if cond not in (sp.true, sp.false):
+        cond = attempt(seconds, nice_relational, cond, default=cond)
+    return k, cond
+
+
+def stationary_density(sde_or_coefficients, domain: Sequence = (-sp.oo, sp.oo),
+                       time_budget: float | None = 10.0) -> StationaryDensity:
+    """Zero-flux stationary density of a 1-D Itô SDE on ``domain = (lo, hi)``.
+
+    ``sde_or_coefficients``: a 1-D :class:`~derivations.calculus.sde.ItoSDE` or a tuple
+    ``(A, D, x)`` of drift, diffusion ``D = G²`` and the variable.
+
+    Itô convention. Zero flux ``J = A p − ½ (D p)′ = 0`` gives
+
+        p(x) ∝ D(x)⁻¹ exp ∫ 2A/D dx = exp(−Φ),   Φ = log D − ∫ 2A/D dx.
+
+    ``time_budget`` (seconds, ``None`` = unlimited) bounds each symbolic stage separately
+    (each term of the potential integral, each boundary limit, the normalisation integral,
+    simplifications); what does not finish is left to mpmath quadrature.
+    """
+    a, d, x_user = _coefficients(sde_or_coefficients)
+    try:
+        lo, hi = (sp.sympify(v) for v in domain)
+    except (TypeError, ValueError):
+        raise ParameterError(f"domain must be a pair (lo, hi), got {domain!r}") from None
+    if not (lo.is_extended_real and hi.is_extended_real) or bool(lo >= hi):
+        raise ParameterError(f"domain must be an interval (lo, hi) with lo < hi (numbers or ±oo), got {domain!r}")
+    seconds = time_budget
+    notes: list[str] = []
+
+    # work with a variable whose assumptions match the domain
+    if lo.is_nonnegative:
+        x = sp.Dummy(str(x_user), positive=True)
+    elif hi.is_nonpositive:
+        x = sp.Dummy(str(x_user), negative=True)
+    else:
+        x = sp.Dummy(str(x_user), real=True)
+    a, d = a.subs(x_user, x), d.subs(x_user, x)
+    if d == 0:
+        raise ParameterError("the diffusion D is identically zero: no stationary density")
+    params = tuple(sorted((a.free_symbols | d.free_symbols) - {x}, key=str))
+
+    f = light(sp.cancel(2 * a / d), seconds)
+    log_derivative = tidy(sp.together(2 * a / d - sp.diff(d, x) / d), seconds)
+
+    # potential Φ = log D − ∫ 2A/D
+    closed_int, rest = integrate_termwise(f, x, seconds)
+    closed_int = light(closed_int, seconds)
+    x0 = _reference_point(lo, hi)
+    closed_int = real_logs(closed_int, x, x0)
+    t = sp.Dummy("t", real=True)
+    if rest != 0:
+        notes.append(f"∫ {rest.subs(x, x_user)} d{x_user}: sympy found no closed form (time budget "
+                     f"{time_budget} s per term); kept as an Integral from {x0}, evaluated by quadrature")
+        rest_integral = sp.Integral(rest.subs(x, t), (t, x0, x))
+    else:
+        rest_integral = sp.S.Zero
+    potential = sp.log(d) - closed_int - rest_integral
+    unnormalised = exp_of_minus(sp.log(d) - closed_int, x) * sp.exp(rest_integral)
+    if rest == 0:
+        unnormalised = tidy(unnormalised, seconds)
+
+    # boundary conditions from the log-derivative
+    exponents, conditions = {}, {}
+    for b, lower in ((lo, True), (hi, False)):
+        k, cond = _boundary(log_derivative, x, b, lower, seconds)
+        if cond is None:
+            notes.append(f"could not decide integrability at {b} (limit {None if k is None else k.subs(x, x_user)})")
+        exponents[b], conditions[b] = k, cond
+    conds = list(conditions.values())
+    if any(c in (sp.false, False) for c in conds):
+        normalisable = sp.false
+    elif any(c is None for c in conds):
+        normalisable = None
+    else:
+        normalisable = sp.And(*conds)
+        if normalisable not in (sp.true, sp.false):
+            normalisable = tidy(normalisable, seconds)
+
+    # normalisation
+    normalisation = None
+    if rest == 0 and normalisable not in (sp.false, None):
+        z = attempt(seconds, sp.integrate, unnormalised, (x, lo, hi), default=None)
+        normalisation = _accept_normalisation(z, normalisable, seconds, notes)
+    normalised = None
+    if normalisation is not None:
+        normalised = tidy(unnormalised / normalisation, seconds)
+        normalised = attempt(seconds, sp.gammasimp, normalised, default=normalised)
+        normalised = attempt(seconds, sp.powsimp, normalised, default=normalised)
+
+    back = {x: x_user}
+    sub = lambda e: None if e is None else (e.subs(back) if isinstance(e, sp.Basic) else e)  # noqa: E731
+    return StationaryDensity(
+        variable=x_user, domain=(lo, hi), drift=sub(a), diffusion=sub(d), parameters=params,
+        log_derivative=sub(log_derivative), potential=sub(potential), unnormalised=sub(unnormalised),
+        closed_form=rest == 0, reference_point=x0, normalisation=sub(normalisation),
+        normalised=sub(normalised), boundary_exponents={b: sub(k) for b, k in exponents.items()},
+        boundary_conditions={b: sub(c) for b, c in conditions.items()},
+        normalisable=sub(normalisable), notes=notes,
+        _potential_closed=sub(closed_int), _potential_rest=sub(rest))
+
+
+def _accept_normalisation(z, normalisable, seconds, notes) -> sp.Expr | None:
+    """The closed-form normalisation, or None when it is not honestly known."""
+    if z is None:
+        notes.append("normalisation integral: no closed form within the time budget (quadrature)")
+        return None
+    if isinstance(z, sp.Piecewise):
+        chosen = None
+        for expr, cond in z.args:
+            verdict = decide(cond, normalisable, seconds)
+            if verdict is False:
+                continue
+            if verdict is True:
+                chosen = expr
+            break
+        if chosen is None:
+            notes.append(f"normalisation integral: Piecewise whose valid branch is not implied by {normalisable}")
+            return None
+        z = chosen
+    if z.has(sp.Integral, sp.Piecewise) or z.has(sp.oo, -sp.oo, sp.zoo, sp.nan) or z.is_zero or z.is_positive is False:
+        notes.append(f"normalisation integral: unusable result {z}")
+        return None
+    return tidy(z, seconds)

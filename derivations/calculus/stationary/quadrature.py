@@ -1,0 +1,453 @@
+"""Numbers for a stationary density without a closed-form normalisation: a walk outwards on a log-scale
+grid with Chebyshev (else mpmath) pieces, a cumulative integral, power-law tails."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+import mpmath
+import sympy as sp
+
+from derivations.errors import NotNormalisableError
+
+if TYPE_CHECKING:  # the density this numerical model serves (and which builds it)
+    from derivations.calculus.stationary.density import StationaryDensity
+
+log = logging.getLogger(__name__)
+
+
+def format_values(values: Mapping) -> str:
+    return "{" + ", ".join(f"{k}={v}" for k, v in values.items()) + "}"
+
+
+def finite_number(value) -> bool:
+    try:
+        v = complex(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(v.real) and math.isfinite(v.imag)
+
+
+class _Grid:
+    """A smooth increasing map u ↦ x of ℝ onto the domain with x(0) = centre, dx/du(0) = scale.
+
+    (−∞, ∞): x = c + s sinh u;  (lo, ∞): x = lo + (c − lo) exp(σ sinh u), σ = s/(c − lo);
+    (−∞, hi): the mirror image;  (lo, hi): x = lo + (hi − lo) logistic(z₀ + σ sinh u).
+    Equal steps in u resolve the peak (spacing ≈ s·h there) and reach far tails in few steps.
+    """
+
+    def __init__(self, lo, hi, centre, scale=None):
+        self.lo, self.hi, self.c = lo, hi, mpmath.mpf(centre)
+        inf_lo, inf_hi = mpmath.isinf(lo), mpmath.isinf(hi)
+        self.kind = ("both" if inf_lo and inf_hi else "upper" if inf_hi else "lower" if inf_lo else "finite")
+        c = self.c
+        if self.kind == "both":
+            natural = mpmath.mpf(1)
+        elif self.kind == "upper":
+            natural = c - lo
+        elif self.kind == "lower":
+            natural = hi - c
+        else:
+            natural = (c - lo) * (hi - c) / (hi - lo)
+            self.z0 = mpmath.log((c - lo) / (hi - c))
+        s = natural if scale is None or not mpmath.isfinite(scale) or scale <= 0 else mpmath.mpf(scale)
+        self.s = s
+        self.sigma = s / natural if self.kind != "both" else s
+        self._floats()
+
+    def x(self, u):
+        v = self.sigma * mpmath.sinh(u)
+        if self.kind == "both":
+            return self.c + v
+        if self.kind == "upper":
+            return self.lo + (self.c - self.lo) * mpmath.exp(v)
+        if self.kind == "lower":
+            return self.hi - (self.hi - self.c) * mpmath.exp(-v)
+        return self.lo + (self.hi - self.lo) / (1 + mpmath.exp(-(self.z0 + v)))
+
+    def u_float(self, x: float) -> float:
+        """``u(x)`` in float arithmetic (mpmath only where floats overflow)."""
+        try:
+            c, sg = self._fc, self._fsigma
+            if self.kind == "both":
+                v = x - c
+            elif self.kind == "upper":
+                v = math.log((x - self._flo) / (c - self._flo))
+            elif self.kind == "lower":
+                v = -math.log((self._fhi - x) / (self._fhi - c))
+            else:
+                v = math.log((x - self._flo) / (self._fhi - x)) - self._fz0
+            return math.asinh(v / sg)
+        except (AttributeError, ValueError, OverflowError, ZeroDivisionError):
+            return float(self.u(mpmath.mpf(x)))
+
+    def _floats(self):
+        self._fc, self._fsigma = float(self.c), float(self.sigma)
+        self._flo, self._fhi = float(self.lo), float(self.hi)
+        self._fz0 = float(getattr(self, "z0", 0.0))
+
+    def u(self, x):
+        if self.kind == "both":
+            v = x - self.c
+        elif self.kind == "upper":
+            v = mpmath.log((x - self.lo) / (self.c - self.lo))
+        elif self.kind == "lower":
+            v = -mpmath.log((self.hi - x) / (self.hi - self.c))
+        else:
+            v = mpmath.log((x - self.lo) / (self.hi - x)) - self.z0
+        return mpmath.asinh(v / self.sigma)
+
+
+class _ChebFailure(ArithmeticError):
+    """An adaptive Chebyshev fit did not converge (non-finite values or too many splits)."""
+
+
+_CHEB_N = 33
+_CHEB_COS = [[math.cos(math.pi * j * k / (_CHEB_N - 1)) for k in range(_CHEB_N)] for j in range(_CHEB_N)]
+_CHEB_T = [math.cos(math.pi * k / (_CHEB_N - 1)) for k in range(_CHEB_N)]
+
+
+class _ChebPiece:
+    """Adaptive Chebyshev–Lobatto interpolant (33 points, bisected until the trailing coefficients
+    are below 1e-13 of the largest) of a float function on [a, b], with its antiderivative:
+    ``integral(x) = ∫_a^x f`` and ``total = ∫_a^b f`` (Clenshaw–Curtis, spectral accuracy)."""
+
+    def __init__(self, f: Callable[[float], float], a: float, b: float, depth: int = 0, max_depth: int = 10):
+        self.a, self.b = float(a), float(b)
+        self.children = None
+        mid, half = (self.a + self.b) / 2, (self.b - self.a) / 2
+        vals = [f(mid + half * t) for t in _CHEB_T]
+        if not all(math.isfinite(v) for v in vals):
+            raise _ChebFailure(f"non-finite values on [{a}, {b}]")
+        n = _CHEB_N
+        coef = []
+        for j in range(n):
+            row = _CHEB_COS[j]
+            s = 0.5 * (vals[0] * row[0] + vals[-1] * row[-1]) + sum(vals[k] * row[k] for k in range(1, n - 1))
+            coef.append(2 * s / (n - 1))
+        coef[0] /= 2
+        coef[-1] /= 2
+        scale = max(abs(c) for c in coef)
+        tail = max(abs(c) for c in coef[-3:])
+        if tail > 1e-13 * scale + 1e-300:
+            if depth >= max_depth:
+                raise _ChebFailure(f"no convergence on [{a}, {b}]")
+            m = (self.a + self.b) / 2
+            left = _ChebPiece(f, self.a, m, depth + 1, max_depth)
+            right = _ChebPiece(f, m, self.b, depth + 1, max_depth)
+            self.children = (left, right)
+            self.total = left.total + right.total
+            return
+        # antiderivative in t ∈ [−1, 1]: with b_0 = 2c_0, b_j = c_j: C_k = (b_{k−1} − b_{k+1}) / (2k)
+        b_ = [2 * coef[0]] + coef[1:] + [0.0, 0.0]
+        anti = [0.0] + [(b_[k - 1] - b_[k + 1]) / (2 * k) for k in range(1, n + 1)]
+        anti[0] = -sum(c * (-1) ** k for k, c in enumerate(anti))  # F(−1) = 0
+        self.anti = [c * half for c in anti]
+        self.mid, self.half = mid, half
+        self.total = self._clenshaw(1.0)
+
+    def _clenshaw(self, t: float) -> float:
+        b1 = b2 = 0.0
+        for c in reversed(self.anti[1:]):
+            b1, b2 = 2 * t * b1 - b2 + c, b1
+        return t * b1 - b2 + self.anti[0]
+
+    def integral(self, x: float) -> float:
+        x = float(x)
+        if self.children is not None:
+            left, right = self.children
+            return left.integral(x) if x <= left.b else left.total + right.integral(x)
+        t = min(1.0, max(-1.0, (x - self.mid) / self.half))
+        return self._clenshaw(t)
+
+
+class _QuadPiece:
+    """Fallback for a segment a Chebyshev fit cannot resolve: mpmath quadrature on demand."""
+
+    def __init__(self, f_mp: Callable, a, b):
+        self.f, self.a, self.b = f_mp, mpmath.mpf(a), mpmath.mpf(b)
+        self.total = self.integral(self.b)
+
+    def integral(self, x) -> float:
+        with mpmath.workdps(15):
+            return float(mpmath.re(mpmath.quad(self.f, [self.a, mpmath.mpf(x)])))
+
+
+def _piece(f_float: Callable, f_mp: Callable, a, b):
+    try:
+        return _ChebPiece(f_float, a, b)
+    except _ChebFailure as exc:
+        log.debug("Chebyshev fit failed (%s); mpmath quadrature on this segment", exc)
+        return _QuadPiece(f_mp, a, b)
+
+
+def _float_function(expr: sp.Expr, x: sp.Symbol) -> tuple[Callable, Callable]:
+    """(float function, mpmath function) of x: math-module lambdify, mpmath (real part) as fallback."""
+    f_mp = sp.lambdify(x, expr, "mpmath")
+    try:
+        f_math = sp.lambdify(x, expr, "math")
+    except Exception:  # noqa: BLE001 - a printer limitation; mpmath covers it
+        f_math = None
+
+    def f(t: float) -> float:
+        if f_math is not None:
+            try:
+                v = f_math(t)
+                if isinstance(v, complex):
+                    v = v.real
+                return float(v)
+            except (ValueError, OverflowError, ZeroDivisionError, TypeError, NameError, AttributeError):
+                pass
+        with mpmath.workdps(15):
+            return float(mpmath.re(f_mp(mpmath.mpf(t))))
+    return f, (lambda t: mpmath.re(f_mp(t)))
+
+
+class _Cumulative:
+    """R(x) = ∫_c^x r(t) dt (c the grid centre): the part of the potential sympy could not integrate.
+
+    Grid segment k is [x(k h), x((k+1) h)]; each carries an adaptive Chebyshev antiderivative of
+    r, built when first needed, and the node values ∫_c^{x(k h)} r are memoised, so an
+    evaluation costs a Clenshaw sum."""
+
+    def __init__(self, r_float: Callable, r_mp: Callable, grid: _Grid, h: float):
+        self.r_float, self.r_mp, self.grid, self.h = r_float, r_mp, grid, h
+        self.pieces: dict[int, Any] = {}
+        self.nodes: dict[int, float] = {0: 0.0}
+
+    def piece(self, k: int):
+        if k not in self.pieces:
+            self.pieces[k] = _piece(self.r_float, self.r_mp, self.grid.x(k * self.h), self.grid.x((k + 1) * self.h))
+        return self.pieces[k]
+
+    def node(self, k: int) -> float:
+        if k in self.nodes:
+            return self.nodes[k]
+        step = 1 if k > 0 else -1
+        j = k
+        while j - step not in self.nodes:
+            j -= step
+        while True:  # node j − step is known: fill j, j + step, …, k
+            prev = self.nodes[j - step]
+            self.nodes[j] = prev + self.piece(j - 1).total if step > 0 else prev - self.piece(j).total
+            if j == k:
+                return self.nodes[k]
+            j += step
+
+    def __call__(self, x) -> float:
+        k = math.floor(self.grid.u_float(float(x)) / self.h)
+        return self.node(k) + self.piece(k).integral(x)
+
+
+_H = 0.125          # grid step in u
+_U_MAX = 40.0       # the walk gives up beyond |u| = 40 (x ~ e^40 scale lengths away)
+_TAIL_RTOL = 1e-17  # tail mass (power-law extrapolated) neglected below this fraction
+
+
+class NumericDensity:
+    """Numerical model of the density at fixed parameter values (built once per parameter set)."""
+
+    def __init__(self, sd: "StationaryDensity", values: dict, check_tails: bool = False):
+        self.values = values
+        x = sd.variable
+        self.lo, self.hi = sd._float_domain()
+        self.x0 = mpmath.mpf(sp.N(sd.reference_point, 30))
+        closed = sp.lambdify(x, (-(sp.log(sd.diffusion) - sd._potential_closed)).subs(values), "mpmath")
+        self._closed = lambda t: mpmath.re(closed(t))
+        dlog = sp.lambdify(x, sd.log_derivative.subs(values), "mpmath")
+        self.dlog = lambda t: mpmath.re(dlog(t))
+        self.maxima, self.minima = self._stationary_points()
+        self.centre = self.maxima[0] if self.maxima else self.x0
+        scale = None
+        if self.maxima:
+            try:
+                curv = -mpmath.diff(self.dlog, self.centre)
+                if mpmath.isfinite(curv) and curv > 0:
+                    scale = 1 / mpmath.sqrt(curv)
+            except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+                scale = None
+        self.grid = _Grid(self.lo, self.hi, self.centre, scale)
+        closed_float, _ = _float_function((-(sp.log(sd.diffusion) - sd._potential_closed)).subs(values), x)
+        rest = sd._potential_rest.subs(values)
+        self.closed_form = rest == 0
+        self.rest_expr = rest
+        self.cumulative = None
+        self.segments: list = []  # (a, b, piece) of the normalising walk, left to right
+        if not self.closed_form:
+            self.cumulative = _Cumulative(*_float_function(rest, x), self.grid, _H)
+        self._closed_float = closed_float
+        if check_tails:
+            self.check_tails()
+        self.shift = self._log_un(self.centre)
+        self.log_z, self.method = self._normalise(sd)
+
+    def log_un(self, t):
+        """log of the unnormalised density (up to an additive constant when not closed-form), mpf."""
+        return self._log_un(t)
+
+    def _log_un(self, t):
+        t = mpmath.mpf(t)
+        if self.cumulative is None:
+            return self._closed(t)
+        return self._closed(t) + self.cumulative(t)
+
+    def log_un_float(self, t: float) -> float:
+        if self.cumulative is None:
+            return self._closed_float(t)
+        return self._closed_float(t) + self.cumulative(t)
+
+    def _stationary_points(self) -> tuple[list, list]:
+        """Maxima and minima of log p: sign changes of (log p)′ on a coarse grid, refined."""
+        grid = _Grid(self.lo, self.hi, self.x0)
+        maxima, minima = [], []
+        prev = None
+        for i in range(-240, 241):
+            xv = grid.x(i * 0.025)
+            if not (self.lo < xv < self.hi):
+                continue
+            try:
+                g = self.dlog(xv)
+            except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+                prev = None
+                continue
+            if not mpmath.isfinite(g):
+                prev = None
+                continue
+            if prev is not None and (prev[1] > 0) != (g > 0) and g != 0:
+                try:
+                    root = mpmath.findroot(self.dlog, (prev[0], xv), solver="anderson")
+                except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+                    root = (prev[0] + xv) / 2
+                if not (prev[0] <= root <= xv):
+                    root = (prev[0] + xv) / 2
+                (maxima if prev[1] > 0 else minima).append(root)
+            prev = (xv, g)
+        return maxima, minima
+
+    def check_tails(self) -> None:
+        """Numerical stand-in for an undecided boundary condition: the local exponent
+        k(x) = x (log p)′ (resp. (x − b)(log p)′) far out (resp. close to b) must be < −1
+        (resp. > −1) at the three outermost of the probes 10³…10⁸ scale lengths away."""
+        for boundary in (self.lo, self.hi):
+            side = 1 if boundary == self.hi else -1
+            ks = []
+            for j in range(3, 9):
+                if mpmath.isinf(boundary):
+                    t = self.centre + side * self.grid.s * mpmath.mpf(10) ** j
+                    factor = t
+                else:
+                    t = boundary - (boundary - self.centre) * mpmath.mpf(10) ** (-j)
+                    factor = t - boundary
+                try:
+                    ks.append(factor * self.dlog(t))
+                except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+                    ks.append(mpmath.nan)
+            tail = ks[-3:]
+            ok = not any(mpmath.isnan(k) for k in tail) and (
+                all(k < -1 for k in tail) if mpmath.isinf(boundary) else all(k > -1 for k in tail))
+            if not ok:
+                raise NotNormalisableError(
+                    f"the stationary density does not look normalisable at x = {boundary} for {format_values(self.values)}: "
+                    f"the local exponent k = {'x' if mpmath.isinf(boundary) else '(x - b)'}·(log p)' is "
+                    f"{', '.join(mpmath.nstr(k, 4) for k in tail)} at the outermost probes (need "
+                    f"{'< -1' if mpmath.isinf(boundary) else '> -1'}); "
+                    "the boundary condition was undecided symbolically")
+
+    def _normalise(self, sd) -> tuple:
+        if sd.normalisation is not None:
+            z = sd.normalisation.subs(self.values)
+            try:
+                zc = complex(sp.N(z, 30))
+            except (TypeError, ValueError):
+                zc = None
+            if zc is not None and math.isfinite(zc.real) and zc.real > 0 and abs(zc.imag) <= 1e-12 * zc.real:
+                return mpmath.log(mpmath.mpf(sp.N(sp.re(z), 30))), "closed form"
+            log.info("closed-form normalisation %s evaluates to %s at %s; using quadrature",
+                     sd.normalisation, zc, format_values(self.values))
+        log.info("normalising the stationary density by mpmath quadrature at %s", format_values(self.values))
+        shift = float(self.shift)
+        def f_float(t: float) -> float:
+            try:
+                return math.exp(self.log_un_float(t) - shift)
+            except OverflowError:
+                return math.inf  # the Chebyshev fit refuses it; mpmath takes over on that segment
+
+        z = self.integrate(lambda t: mpmath.exp(self._log_un(t) - self.shift), self.dlog,
+                           "the unnormalised density", record=True,
+                           f_float=None if self.closed_form else f_float)
+        if not z > 0:
+            raise NotNormalisableError(f"the unnormalised density integrates to {z} at {format_values(self.values)}")
+        return mpmath.log(z) + self.shift, "quadrature"
+
+    def integrate(self, f: Callable, dlog_f: Callable, what: str, record: bool = False,
+                  f_float: Callable | None = None):
+        """∫ f over the domain: tanh-sinh split at the stationary points when the potential is
+        closed-form, else a walk outwards over grid segments until the tail is negligible."""
+        if self.closed_form:
+            points = sorted({self.x0, *self.maxima, *self.minima})
+            with mpmath.workdps(20):
+                try:
+                    val, err = mpmath.quad(f, [self.lo, *points, self.hi], error=True, maxdegree=8)
+                except (ZeroDivisionError, OverflowError, ValueError) as exc:
+                    raise NotNormalisableError(f"quadrature of {what} failed ({exc}) at {format_values(self.values)}") from exc
+                val = mpmath.re(val)
+            if not mpmath.isfinite(val) or not mpmath.isfinite(err) or err > max(1e-6 * abs(val), 1e-14):
+                raise NotNormalisableError(
+                    f"quadrature of {what} does not converge (value {mpmath.nstr(val, 8)}, error estimate "
+                    f"{mpmath.nstr(err, 3)}) at {format_values(self.values)}: the integral diverges or is too hard")
+            return val
+        return self._walk(f, dlog_f, what, record, f_float)
+
+    def _walk(self, f, dlog_f, what, record, f_float=None):
+        """∫ f by adaptive Chebyshev pieces on grid segments, walking outwards from the centre
+        (past every maximum of p) until the power-law extrapolated tail beyond the last node,
+        |f(b)|·|b − boundary| / |k_loc ± 1| with k_loc the local log-slope exponent, is below
+        1e-17 of the integral so far."""
+        grid, h = self.grid, _H
+        if f_float is None:
+            def f_float(t):
+                return float(mpmath.re(f(mpmath.mpf(t))))
+        f_mp = lambda t: mpmath.re(f(t))  # noqa: E731
+        total, abs_total = 0.0, 0.0
+        left, right = [], []
+        for side in (1, -1):
+            boundary = self.hi if side > 0 else self.lo
+            if self.maxima:
+                beyond = max(self.maxima) if side > 0 else min(self.maxima)
+            else:
+                beyond = self.centre
+            j = 0
+            while True:
+                k = j if side > 0 else j - 1
+                a, b = grid.x(k * h), grid.x((k + 1) * h)
+                outer = b if side > 0 else a
+                if not (self.lo < a < b < self.hi):
+                    raise NotNormalisableError(f"quadrature of {what}: the walk towards {boundary} reached the "
+                                               f"end of floating-point resolution with a non-negligible tail")
+                piece = _piece(f_float, f_mp, a, b)
+                total += piece.total
+                abs_total += abs(piece.total)
+                (right if side > 0 else left).append((float(a), float(b), piece))
+                j += side
+                if (outer - beyond) * side <= 0:
+                    continue
+                mag = abs(f_float(float(outer)))
+                kl = float((outer if mpmath.isinf(boundary) else (outer - boundary)) * dlog_f(outer))
+                if mpmath.isinf(boundary):
+                    tail = mag * abs(float(outer)) / (-kl - 1) if kl < -1 else math.inf
+                else:
+                    tail = mag * abs(float(boundary - outer)) / (kl + 1) if kl > -1 else math.inf
+                if tail <= _TAIL_RTOL * abs_total:
+                    break
+                if abs(j) * h > _U_MAX:
+                    raise NotNormalisableError(
+                        f"quadrature of {what} does not converge at {format_values(self.values)}: the tail towards "
+                        f"{boundary} is still not negligible at {mpmath.nstr(outer, 5)} (local exponent "
+                        f"{kl:.4g})")
+        if not math.isfinite(total):
+            raise NotNormalisableError(f"quadrature of {what} gives {total} at {format_values(self.values)}")
+        if record:
+            self.segments = list(reversed(left)) + right
+        return mpmath.mpf(total)
