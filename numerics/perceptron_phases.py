@@ -16,16 +16,16 @@ from typing import Sequence
 import numpy as np
 
 from .perceptron import replica_mean_of, train
-from .sweeps import sweep
+from .grid import map_grid
 
 
 def phase_grid(base: dict, row: str, row_values: Sequence, col: str, col_values: Sequence,
-               key: str = "test_error", seed: int = 0, executor=None) -> np.ndarray:
-    """Replica means of ``key`` (len(row_values), len(col_values)) from ``train(dict(base, row=r, col=c))``,
-    one sweep task per grid point (the ``numerics.sweeps`` executor runs them)."""
+               key: str = "test_error", seed: int = 0) -> np.ndarray:
+    """Replica means of ``key`` (len(row_values), len(col_values)) from ``train(dict(base, row=r, col=c))``;
+    grid point i trains with ``task_seed(seed, i)`` (:func:`numerics.grid.map_grid`)."""
     grid = [dict(base, **{row: r, col: c}) for r in row_values for c in col_values]
-    means, _ = replica_mean_of(sweep(f"perceptron.phase.{row}.{col}", train, grid, seed=seed, executor=executor),
-                               key)
+    results = map_grid(f"perceptron.phase.{row}.{col}", train, grid, seed)
+    means, _ = replica_mean_of(results, key)
     return means.reshape(len(row_values), len(col_values))
 
 

@@ -10,8 +10,8 @@ the figures and the derivations.
 Figures hook protocol. Every check gets a generic figure (z-score of each row within the ±z band, and
 measured vs predicted with error bars). A check may add its own figures with a hook
 ``figures(result: CheckResult, directory: Path) -> Iterable[Path]`` that writes PNG files into ``directory``
-and returns their paths. Register it in the check's module with ``@register_figures("check.name")``, or give
-the Check object a ``figures`` attribute. A hook sees only the CheckResult (it may come from the result store,
+and returns their paths; the check declares it (``Check(..., figures=hook)``) and the report asks the check.
+A hook sees only the CheckResult (it may come from the result store,
 without a rerun). A check without a hook just has the generic figure; a hook that raises is reported in the
 report as a note and does not stop it.
 """
@@ -22,13 +22,13 @@ import base64
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Iterable, Protocol
 
 import numpy as np
 
 from .verify import CheckResult, get_check
 
-__all__ = ["PAPERS", "paper_of", "FiguresHook", "register_figures", "figures_hook", "Entry", "make_figures",
+__all__ = ["PAPERS", "paper_of", "FiguresHook", "figures_hook", "Entry", "make_figures",
            "write_report"]
 
 # (name prefixes, paper heading)
@@ -57,23 +57,9 @@ class FiguresHook(Protocol):
         """Write PNG figures of ``result`` into ``directory``; return their paths."""
 
 
-_FIGURE_HOOKS: dict[str, FiguresHook] = {}
-
-
-def register_figures(check_name: str) -> Callable[[FiguresHook], FiguresHook]:
-    """Decorator: ``@register_figures("dln.mode_sde")`` on a ``figures(result, directory)`` function."""
-    def decorate(hook: FiguresHook) -> FiguresHook:
-        if check_name in _FIGURE_HOOKS:
-            raise ValueError(f"figures of check {check_name!r} registered twice")
-        _FIGURE_HOOKS[check_name] = hook
-        return hook
-    return decorate
-
-
 def figures_hook(check_name: str) -> FiguresHook | None:
-    """The figures hook of a registered check, or None."""
-    check = get_check(check_name)  # imports the check modules, which register their hooks
-    return _FIGURE_HOOKS.get(check_name) or getattr(check, "figures", None)
+    """The figures hook the registered check declares, or None."""
+    return get_check(check_name).figures
 
 
 def _file_stem(name: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParameterError
+from .errors import ParameterError, require_int_in_range
 
 
 def as_seed_sequence(seed) -> np.random.SeedSequence:
@@ -32,3 +32,12 @@ def as_generator(seed) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     return np.random.default_rng(as_seed_sequence(seed))
+
+
+def task_seed(seed, index: int) -> int:
+    """Seed of task ``index`` of a sweep with root ``seed``: 64 bits of ``SeedSequence(seed, spawn_key=(index,))``.
+
+    Depends on (seed, index) only — never on the executor or the number of workers.
+    """
+    require_int_in_range("index", index, 0)
+    return int(child_seed(seed, index).generate_state(1, np.uint64)[0])

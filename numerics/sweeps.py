@@ -38,7 +38,7 @@ import numpy as np
 
 from .errors import ParameterError, SgdNoiseError, require_int_in_range
 from .progress import bar as progress_bar
-from .rng import child_seed
+from .rng import task_seed
 
 __all__ = ["Task", "Outcome", "SweepInterrupted", "task_seed", "sweep", "run_tasks", "canonical_json",
            "package_version", "SerialExecutor", "ProcessExecutor", "DaskExecutor", "make_executor",
@@ -66,15 +66,6 @@ def _to_json_compatible(value):
 def canonical_json(value) -> str:
     """Canonical JSON: sorted keys, no spaces, numpy arrays as lists; floats by ``repr`` (exact round trip)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_to_json_compatible)
-
-
-def task_seed(seed, index: int) -> int:
-    """Seed of task ``index`` of a sweep with root ``seed``: 64 bits of ``SeedSequence(seed, spawn_key=(index,))``.
-
-    Depends on (seed, index) only — never on the executor or the number of workers.
-    """
-    require_int_in_range("index", index, 0)
-    return int(child_seed(seed, index).generate_state(1, np.uint64)[0])
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from derivations.registry import Registry
 
 from .errors import ParameterError
 from .stats import false_failure_probability
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 RULES = ("agree", "below", "above")
@@ -209,6 +212,7 @@ class Check:
     run: Callable[[dict, int], CheckResult]
     quick: dict
     full: dict
+    figures: Callable[[CheckResult, "Path"], Iterable["Path"]] | None = None  # the report's hook (numerics.report)
 
     def params(self, scale: str = "quick", overrides: dict | None = None) -> dict:
         base = dict(self.quick if scale == "quick" else self.full)

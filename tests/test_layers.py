@@ -17,21 +17,17 @@ LAYERS = [  # (layer, module prefixes); a module's layer is that of its longest 
     (3, ["derivations.model"]),
     (4, ["derivations.linreg", "derivations.dln", "derivations.fluct", "derivations.curv", "derivations.perceptron"]),
     (5, ["derivations.latex", "derivations"]),
-    (10, ["numerics.errors", "numerics.rng", "numerics.limits", "numerics.progress", "numerics.streams",
+    (10, ["numerics.errors", "numerics.rng", "numerics.limits", "numerics.progress", "numerics.grid", "numerics.streams",
           "numerics.stats", "numerics.data", "numerics"]),
     (11, ["numerics.replicas", "numerics.sgd", "numerics.fast", "numerics.hinge_kernel", "numerics.sde"]),
     (12, ["numerics.models", "numerics.linreg", "numerics.deep_linear", "numerics.two_layer", "numerics.mlp",
-          "numerics.perceptron", "numerics.noise_curvature"]),
+          "numerics.perceptron", "numerics.perceptron_phases", "numerics.noise_curvature"]),
     (13, ["numerics.measure", "numerics.predict", "numerics.verify", "numerics.testing", "numerics.user_model"]),
     (14, ["numerics.checks"]),
-    (15, ["numerics.sweeps", "numerics.report", "numerics.perceptron_phases", "numerics.cli"]),
+    (15, ["numerics.sweeps", "numerics.report", "numerics.cli"]),
 ]
 
-KNOWN = {  # upward imports still to remove (importer -> imported)
-    ("numerics.checks.perceptron", "numerics.report"),  # a check registers a figure hook in the report
-    ("numerics.checks.perceptron", "numerics.perceptron_phases"),  # its (B, eta) figure runs a sweep ...
-    ("numerics.checks.perceptron", "numerics.sweeps"),  # ... through the runner
-}
+KNOWN: set[tuple[str, str]] = set()  # upward imports still to remove (importer -> imported)
 KNOWN_CYCLE_EDGES: set[tuple[str, str]] = set()  # imports inside functions that close a cycle, still to remove
 
 

@@ -1,8 +1,8 @@
 """Checks of ``perceptron.temperature_scaling``: exponents of SGD on the hinge perceptron vs the derived χ-functions.
 
-Each training run is a ``numerics.sweeps`` task (:func:`numerics.perceptron.train` or the crossover tasks, pure
-functions of (params, seed)), run on the serial executor here; ``sgdnoise check --workers N`` style parallelism
-applies to whole checks. Noise-dominated phase: κ = 1/α ≪ T (the κ → 0 limit of assumption A2), B = 1, T = η.
+Each training run is a point of a grid (:func:`numerics.grid.map_grid`: :func:`numerics.perceptron.train` or the
+crossover tasks, pure functions of (params, seed), with the seeds a sweep would give them), run in this process;
+parallelism applies to whole checks (``sgdnoise reproduce --workers N``). Noise-dominated phase: κ = 1/α ≪ T (the κ → 0 limit of assumption A2), B = 1, T = η.
 Checks: exponents at the end of training (``perceptron.temperature_scaling``), the crossover temperature T_c(P)
 (``perceptron.crossover_temperature``, with digits parity reported) and batch size B*(P)
 (``perceptron.crossover_batch_size``).
@@ -17,10 +17,9 @@ from derivations.conventions import Z_THRESHOLD as Z
 
 from numerics.verify import Check, Comparison, comparison_result, register_check
 from numerics.perceptron_phases import phase_grid, plot_phase
-from numerics.report import register_figures
 from numerics.perceptron import crossover_batch_task, crossover_task, crossovers_of, fit_crossovers, fit_exponent, train
 from numerics.stats import power_law_fit
-from numerics.sweeps import sweep
+from numerics.grid import map_grid
 
 REL_FLOOR = 0.1  # absolute floor 0.1 on exponents of order one: corrections to scaling (see the tolerance text)
 
@@ -47,7 +46,7 @@ def _run(params: dict, seed: int):
     sizes = list(params["sizes"])
     for i, chi in enumerate(params["chis"]):
         grid = [dict(base, chi=chi, n_samples=P, eta=params["temperature"]) for P in sizes]
-        res = sweep(f"perceptron.P.chi{chi}", train, grid, seed=seed * 1000 + i)
+        res = map_grid(f"perceptron.P.chi{chi}", train, grid, seed=seed * 1000 + i)
         fit = fit_exponent(sizes, res, "snr")
         names.append(f"SNR exponent, chi={chi:g}")
         pred.append(float(ex["gamma_snr"](chi))); meas.append(fit.exponent); err.append(fit.exponent_stderr)
@@ -61,7 +60,7 @@ def _run(params: dict, seed: int):
     temps = [params["t_eta"] / b for b in params["t_batch_sizes"]]
     grid = [dict(base, chi=params["chis"][0], n_samples=params["t_size"], eta=params["t_eta"], batch_size=b)
             for b in params["t_batch_sizes"]]
-    res = sweep("perceptron.T", train, grid, seed=seed * 1000 + 999)
+    res = map_grid("perceptron.T", train, grid, seed=seed * 1000 + 999)
     f = fit_exponent(temps, res, "norm")
     names.append("T-exponent of norm")
     pred.append(float(ex["delta_norm"](params["chis"][0]))); meas.append(f.exponent); err.append(f.exponent_stderr)
@@ -102,7 +101,7 @@ def _run_crossover_temperature(params: dict, seed: int):
     for i, chi in enumerate(params["chis"]):
         grid = [dict(d=params["d"], chi=chi, n_samples=P, alpha=params["alpha"], n_replicas=params["n_replicas"],
                      T0=params["T0"]) for P in sizes]
-        res = sweep(f"perceptron.Tc.chi{chi}", crossover_task, grid, seed=seed * 1000 + i)
+        res = map_grid(f"perceptron.Tc.chi{chi}", crossover_task, grid, seed=seed * 1000 + i)
         fit = fit_crossovers(sizes, crossovers_of(res, "T_c"))
         names.append(f"T_c exponent a, chi={chi:g}")
         pred.append(float(ex["a"](chi))); meas.append(-fit.exponent); err.append(fit.exponent_stderr)
@@ -117,7 +116,7 @@ def _run_crossover_temperature(params: dict, seed: int):
         dsizes = list(params["digits_sizes"])
         grid = [dict(data="digits", n_samples=P, alpha=params["alpha"], n_replicas=params["n_replicas"],
                      T0=params["T0"]) for P in dsizes]
-        res = sweep("perceptron.Tc.digits", crossover_task, grid, seed=seed * 1000 + 500)
+        res = map_grid("perceptron.Tc.digits", crossover_task, grid, seed=seed * 1000 + 500)
         fit = fit_crossovers(dsizes, crossovers_of(res, "T_c"))
         notes.append("digits parity (standardised pixels, d = 61, test error on 497 held-out images; reported, no "
                      "prediction: real data have no single chi): P = " + ", ".join(map(str, dsizes)) + "; T_c = "
@@ -143,7 +142,7 @@ def _run_crossover_batch_size(params: dict, seed: int):
     for i, chi in enumerate(params["chis"]):
         grid = [dict(d=params["d"], chi=chi, n_samples=P, alpha=params["alpha"], eta=params["eta"],
                      n_replicas=params["n_replicas"]) for P in sizes]
-        res = sweep(f"perceptron.Bstar.chi{chi}", crossover_batch_task, grid, seed=seed * 1000 + i)
+        res = map_grid(f"perceptron.Bstar.chi{chi}", crossover_batch_task, grid, seed=seed * 1000 + i)
         fit = fit_crossovers(sizes, crossovers_of(res, "B_star"))
         names.append(f"B* exponent, chi={chi:g}")
         pred.append(float(ex["b_star"](chi))); meas.append(fit.exponent); err.append(fit.exponent_stderr)
@@ -173,23 +172,12 @@ register_check(Check(
               n_replicas=32, digits_sizes=[16, 32, 64, 128, 256]),
 ))
 
-register_check(Check(
-    name="perceptron.crossover_batch_size",
-    derivation="perceptron.temperature_scaling",
-    description="SGD perceptron: crossover batch size B*(P) between noise-dominated and large-first-step SGD, "
-                "B* ~ P^(1/(1+chi))",
-    run=_run_crossover_batch_size,
-    quick=dict(d=16, alpha=1e4, eta=1.0, chis=[0.0, 1.0, 2.0], sizes=[128, 256, 512, 1024, 2048], n_replicas=32),
-    full=dict(d=128, alpha=1e4, eta=1.0, chis=[0.0, 1.0, 2.0], sizes=[256, 512, 1024, 2048, 4096, 8192],
-              n_replicas=32),
-))
 
 
 # --------------------------------------------------------------------------- report figure: (B, η) phase diagram
 PHASE = dict(d=16, chi=0.0, n_samples=256, n_replicas=16, alpha=16.0)
 
 
-@register_figures("perceptron.crossover_batch_size")
 def _B_eta_figure(result, directory):
     """log10 ‖w − w₀‖ at the end of training in the (B, η) plane (B = P: gradient descent), measured B* marked
     (the derived B*'s prefactor is not reliable: only its exponent is derived)."""
@@ -201,3 +189,16 @@ def _B_eta_figure(result, directory):
                        f"perceptron, chi={PHASE['chi']:g}, P={P}, d={PHASE['d']}, alpha={PHASE['alpha']:g}",
                        directory / "perceptron_phase_B_eta.png", vlines=[(b_star, f"B* = {b_star:.0f} (norm ratio)")],
                        label="log10 ||w - w0|| at the end of training")]
+
+
+register_check(Check(
+    name="perceptron.crossover_batch_size",
+    derivation="perceptron.temperature_scaling",
+    description="SGD perceptron: crossover batch size B*(P) between noise-dominated and large-first-step SGD, "
+                "B* ~ P^(1/(1+chi))",
+    run=_run_crossover_batch_size,
+    figures=_B_eta_figure,
+    quick=dict(d=16, alpha=1e4, eta=1.0, chis=[0.0, 1.0, 2.0], sizes=[128, 256, 512, 1024, 2048], n_replicas=32),
+    full=dict(d=128, alpha=1e4, eta=1.0, chis=[0.0, 1.0, 2.0], sizes=[256, 512, 1024, 2048, 4096, 8192],
+              n_replicas=32),
+))

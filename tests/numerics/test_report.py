@@ -2,6 +2,7 @@
 ``sgdnoise reproduce`` end to end (LaTeX/PDF, report, resuming from the store)."""
 
 import base64
+import dataclasses
 import math
 import re
 
@@ -75,14 +76,14 @@ def test_figures_hook_adds_figures_and_a_failing_hook_only_leaves_a_note(tmp_pat
         path.write_bytes(b"\x89PNG\r\n\x1a\n")
         return [path]
 
-    monkeypatch.setitem(report._FIGURE_HOOKS, HOOKED, hook)
+    monkeypatch.setitem(verify._REGISTRY._entries, HOOKED, dataclasses.replace(verify.get_check(HOOKED), figures=hook))
     paths, notes = make_figures(result, tmp_path)
     assert [p.name for p in paths] == [f"{HOOKED}.png", "extra.png"] and notes == []
 
     def broken(result, directory):
         raise RuntimeError("no data to plot")
 
-    monkeypatch.setitem(report._FIGURE_HOOKS, HOOKED, broken)
+    monkeypatch.setitem(verify._REGISTRY._entries, HOOKED, dataclasses.replace(verify.get_check(HOOKED), figures=broken))
     paths, notes = make_figures(result, tmp_path)
     assert [p.name for p in paths] == [f"{HOOKED}.png"] and "no data to plot" in notes[0]
 
@@ -100,12 +101,6 @@ def test_generic_figure_uses_log_axes_when_positive_rows_span_decades(predicted,
     result = CheckResult(check="x.y", passed=True, params={}, seed=0, rows=rows, negative_control=NegativeControl("w", True, 9.0),
                          tolerance="|z| <= 5", agrees=True)
     assert report.generic_figure(result, tmp_path).stat().st_size > 0
-
-
-def test_register_figures_refuses_a_second_hook(monkeypatch):
-    monkeypatch.setitem(report._FIGURE_HOOKS, HOOKED, lambda r, d: [])
-    with pytest.raises(ValueError, match="twice"):
-        report.register_figures(HOOKED)(lambda r, d: [])
 
 
 def _mean_check(params, seed):
