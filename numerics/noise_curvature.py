@@ -22,12 +22,12 @@ from .mlp import MLP, curvature_moments
 from .rng import as_generator
 from .stats import PowerLawFit, power_law_fit
 
-__all__ = ["NoiseCurvature", "noise_covariance", "measure_layer", "best_multiple_error", "commutator_measure", "haar_orthogonal",
+__all__ = ["NoiseCurvature", "gradient_covariance", "measure_layer", "best_multiple_error", "commutator_measure", "haar_orthogonal",
            "antisymmetric_fraction",
            "rotation_baseline", "fit_gamma", "fold_errors", "rank_one_family", "least_squares_dual_weight"]
 
 
-def noise_covariance(g: np.ndarray, batch_size: int = 1) -> np.ndarray:
+def gradient_covariance(g: np.ndarray, batch_size: int = 1) -> np.ndarray:
     """C = [(1/P) Σ_p g_pg_pᵀ − ḡḡᵀ]/B from per-sample gradients g (P, n) (the paper's normalisation)."""
     g = np.asarray(g, dtype=float)
     require_int_in_range("batch_size", batch_size, 1)
@@ -121,7 +121,7 @@ def measure_layer(model: MLP, w, X, y, layer: int, batch_size: int) -> NoiseCurv
     """C, H and E_p[h_p²] of the weight block of ``layer`` over the samples (X, y) at weights w."""
     g = model.per_sample_gradients(w, X, y, layer=layer)
     H, Eh2 = curvature_moments(*model.kronecker_factors(w, X, y, layer))
-    return NoiseCurvature(noise_covariance(g, batch_size), H, Eh2, batch_size)
+    return NoiseCurvature(gradient_covariance(g, batch_size), H, Eh2, batch_size)
 
 
 def fit_gamma(hii, cii, n_top: int, *, confidence: float = 0.95, n_resamples: int = 2000, seed=None) -> PowerLawFit:
@@ -174,7 +174,7 @@ def rank_one_family(n_dirs: int, q: float, n_samples: int, *, spread: float = 1e
     counts = np.bincount(j, minlength=n_dirs) / n_samples
     H = (R * (counts * kappa)) @ R.T
     Eh2 = (R * (counts * kappa ** 2)) @ R.T
-    return noise_covariance(g), H, Eh2
+    return gradient_covariance(g), H, Eh2
 
 
 def least_squares_dual_weight(n_features: int, n_samples: int, *, spread: float = 100.0, sigma_w: float = 1.0,

@@ -8,17 +8,17 @@ from numerics.errors import ParameterError
 from numerics.mlp import MLP
 from numerics.noise_curvature import (NoiseCurvature, antisymmetric_fraction, best_multiple_error, commutator_measure,
                                       fit_gamma, haar_orthogonal, least_squares_dual_weight, measure_layer,
-                                      noise_covariance, rank_one_family, rotation_baseline)
+                                      gradient_covariance, rank_one_family, rotation_baseline)
 from numerics.testing import assert_mc_agrees, assert_mc_rejects
 
 
 def test_noise_covariance_has_the_paper_normalisation():
     rng = np.random.default_rng(0)
     g = rng.standard_normal((50, 3))
-    C = noise_covariance(g, batch_size=5)
+    C = gradient_covariance(g, batch_size=5)
     np.testing.assert_allclose(C, np.cov(g.T, bias=True) / 5, atol=1e-14)
     with pytest.raises(ParameterError):
-        noise_covariance(g, batch_size=0)
+        gradient_covariance(g, batch_size=0)
 
 
 def test_relative_errors_and_commutators_vanish_exactly_when_expected():
@@ -77,7 +77,7 @@ def test_measure_layer_is_consistent_with_dense_per_sample_quantities():
     h = model.per_sample_hessians(w, X, y, 1)
     np.testing.assert_allclose(nc.H, h.mean(0), atol=1e-12)
     np.testing.assert_allclose(nc.Eh2, np.mean(h @ h, 0), atol=1e-12)
-    np.testing.assert_allclose(nc.C, noise_covariance(model.per_sample_gradients(w, X, y, 1), 4), atol=1e-14)
+    np.testing.assert_allclose(nc.C, gradient_covariance(model.per_sample_gradients(w, X, y, 1), 4), atol=1e-14)
     lam, _, S_i = nc.diagonals()
     keep = lam > 1e-10 * lam[0]
     assert np.all(S_i[keep] >= lam[keep] ** 2 * (1 - 1e-9))              # lower bound λ² ≤ S
