@@ -4,9 +4,9 @@
 This package never imports ``numerics``.
 """
 
-from derivations.derivation import Derivation, Reference, Step, get, names, plain_text, register, title
+from derivations.derivation import Derivation, Reference, Step, example, get, names, plain_text, register, title
 from derivations.errors import NotNormalisableError, ParameterError, SgdNoiseError, UnknownNameError
 from derivations.calculus.sde import ItoSDE, StratonovichSDE
 
-__all__ = ["Derivation", "Reference", "Step", "get", "names", "register", "title", "plain_text", "ItoSDE", "StratonovichSDE",
+__all__ = ["Derivation", "Reference", "Step", "get", "names", "register", "title", "example", "plain_text", "ItoSDE", "StratonovichSDE",
            "SgdNoiseError", "ParameterError", "UnknownNameError", "NotNormalisableError"]

@@ -174,7 +174,8 @@ def least_squares_gaussian_moment(n: int = 2) -> tuple[sp.Matrix, sp.Matrix]:
 
 # =========================================================================== derivations
 @register("curv.noise_curvature",
-          title="SGD noise covariance vs curvature: $C \\propto E_p[h_p^2]$, commutation, $C_{ii} \\propto H_{ii}^\\gamma$")
+          title="SGD noise covariance vs curvature: $C \\propto E_p[h_p^2]$, commutation, $C_{ii} \\propto H_{ii}^\\gamma$",
+          example={"B": 4, "sigma_w": 0.5, r"\mathbb{E}_p[h_p^2]": [[2.0, 0.3], [0.3, 1.0]]})
 def _noise_curvature() -> Derivation:
     n = sp.Symbol("n", positive=True, integer=True)
     Cm, Hm = sp.MatrixSymbol("C", n, n), sp.MatrixSymbol("H", n, n)
@@ -282,7 +283,8 @@ def _noise_curvature() -> Derivation:
 
 
 @register("curv.per_sample_hessians",
-          title="Per-sample Hessians of a dense last layer: MSE, cross-entropy, softmax + MSE")
+          title="Per-sample Hessians of a dense last layer: MSE, cross-entropy, softmax + MSE",
+          example={"G_p": [[1.0, 0.2], [0.2, 0.5]], "a_p a_p^T": [[1.0, 0.5], [0.5, 0.25]]})
 def _per_sample_hessians() -> Derivation:
     K = sp.Symbol("K", positive=True, integer=True)
     n = sp.Symbol("n", positive=True, integer=True)

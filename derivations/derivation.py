@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
 
 from .registry import Registry
 
@@ -158,7 +159,16 @@ def _cached_lambdify(params: tuple, expr: sp.Basic) -> Callable:
         a for a in params if isinstance(a, sp.MatrixSymbol) and not a.name.isidentifier())}
     if renamed:
         params, expr = tuple(renamed.get(a, a) for a in params), expr.xreplace(renamed)
+    if expr.has(sp.Trace):  # the default printer has no numpy form of a matrix expression's trace
+        return sp.lambdify(params, expr, modules=["numpy", "math"], cse=True, printer=_NumPyPrinter)
     return sp.lambdify(params, expr, modules="numpy", cse=True)
+
+
+class _NumPyPrinter(NumPyPrinter):
+    """numpy code for matrix expressions, plus the trace of a matrix expression (numpy.trace)."""
+
+    def _print_Trace(self, expr):
+        return f"{self._module_format('numpy.trace')}({self._print(expr.arg)})"
 
 
 # --------------------------------------------------------------------------- registry
@@ -167,13 +177,16 @@ class _Entry:
     name: str
     title: str
     build: Callable[[], Derivation]
+    example: dict
 
 
 _REGISTRY: Registry[_Entry] = Registry("derivation", "derivations")
 
 
-def register(name: str, *, title: str) -> Callable[[Callable[[], Derivation]], Callable[[], Derivation]]:
-    """Decorator registering a zero-argument builder under ``name`` with its (LaTeX) ``title``.
+def register(name: str, *, title: str, example: dict | None = None) -> Callable[[Callable[[], Derivation]], Callable[[], Derivation]]:
+    """Decorator registering a zero-argument builder under ``name`` with its (LaTeX) ``title`` and a documented
+    test point ``example`` (a value for every free symbol of the result, by name; matrices as nested lists),
+    at which the result evaluates to finite numbers (``tests/test_catalog.py``).
 
     The builder runs on the first :func:`get` (once per process); ``names()`` and ``title(name)`` do not
     run it, so listing the registry builds no sympy expression. ``name`` = "prefix.rest" lives in the
@@ -181,7 +194,7 @@ def register(name: str, *, title: str) -> Callable[[Callable[[], Derivation]], C
     """
 
     def deco(builder: Callable[[], Derivation]) -> Callable[[], Derivation]:
-        _REGISTRY.add(name, _Entry(name, title, functools.cache(builder)))
+        _REGISTRY.add(name, _Entry(name, title, functools.cache(builder), dict(example or {})))
         return builder
 
     return deco
@@ -195,6 +208,11 @@ def names() -> list[str]:
 def title(name: str) -> str:
     """The LaTeX title of a registered derivation, without building it."""
     return _REGISTRY.get(name).title
+
+
+def example(name: str) -> dict:
+    """The documented test point of a registered derivation (symbol name → value)."""
+    return dict(_REGISTRY.get(name).example)
 
 
 def get(name: str) -> Derivation:

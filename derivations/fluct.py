@@ -66,7 +66,8 @@ def ou_current_matrix(H: sp.Matrix, D: sp.Matrix) -> tuple[sp.Matrix, sp.Matrix]
 
 
 @register("fluct.single_layer",
-          title="Single-layer linear network: noise covariance at the minimum, detailed balance, isotropic loss")
+          title="Single-layer linear network: noise covariance at the minimum, detailed balance, isotropic loss",
+          example={"sigma": 0.5, "H": [[2.0, 0.3], [0.3, 1.0]], r"\frac{1}{P}\sum_p h_p x_p x_p^T": [[0.2, 0.0], [0.0, 0.1]]})
 def _single_layer() -> Derivation:
     n = N
     Hs, Cs, Ss = sp.MatrixSymbol("H", n, n), sp.MatrixSymbol("C", n, n), sp.MatrixSymbol(r"\Sigma", n, n)
@@ -178,7 +179,8 @@ def balance_step(W1: sp.Matrix, W2: sp.Matrix, G: sp.Matrix, lr=eta) -> sp.Matri
 
 
 @register("fluct.two_layer",
-          title="Two-layer linear network: layer-wise SGD noise, the balance matrix and the stationary covariances")
+          title="Two-layer linear network: layer-wise SGD noise, the balance matrix and the stationary covariances",
+          example={"T": 0.01, "alpha": 0.5, "c": 0.3, "s": 1.0})
 def _two_layer() -> Derivation:
     Mh, K = sp.symbols("M K", positive=True, integer=True)
     W1, W2 = sp.MatrixSymbol("W_1", Mh, N), sp.MatrixSymbol("W_2", K, Mh)
@@ -256,7 +258,8 @@ def _two_layer() -> Derivation:
 
 # =========================================================================== IVFR
 @register("fluct.ivfr",
-          title="Inverse variance--flatness relation of the second layer of a two-layer linear network")
+          title="Inverse variance--flatness relation of the second layer of a two-layer linear network",
+          example={"alpha": 0.5, "s": 1.0})
 def _ivfr() -> Derivation:
     theta_ = sp.Symbol("theta", real=True)
     e = sp.E

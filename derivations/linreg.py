@@ -61,7 +61,8 @@ def finite_sample_noise_covariance(X: sp.Matrix, y: sp.Matrix, w: sp.Matrix) -> 
 
 
 @register("linreg.noise_covariance",
-          title="Noise covariance of least squares")
+          title="Noise covariance of least squares",
+          example={r"\Sigma_x": [[1.0, 0.2], [0.2, 0.5]], r"\delta": [[0.3], [-0.1]], "sigma": 0.5})
 def _noise_covariance() -> Derivation:
     n = 2
     C2, delta, x, eps, cov_x = explicit_population_noise_covariance(n)
@@ -94,7 +95,8 @@ def _noise_covariance() -> Derivation:
 
 
 @register("linreg.stationary_covariance",
-          title="Stationary weight covariance of least squares in the continuum limit (Lyapunov equation)")
+          title="Stationary weight covariance of least squares in the continuum limit (Lyapunov equation)",
+          example={"C_*": [[0.5, 0.1], [0.1, 0.3]], "eta": 0.1, "kappa": 0.5})
 def _stationary_covariance() -> Derivation:
     lam1, lam2 = sp.symbols("lambda1 lambda2", positive=True)
     c11, c12, c22 = sp.symbols("c11 c12 c22", real=True)
@@ -160,7 +162,8 @@ def explicit_online_whitened_second_moment(n: int = 2):
 
 
 @register("linreg.discrete_stationary_covariance",
-          title="Exact stationary second moment of discrete minibatch SGD on least squares")
+          title="Exact stationary second moment of discrete minibatch SGD on least squares",
+          example={"C_*": [[0.5, 0.1], [0.1, 0.3]], "eta": 0.1, "kappa": 0.5})
 def _discrete_stationary_covariance() -> Derivation:
     Hs, Ss, Cs = sp.MatrixSymbol("H", N, N), sp.MatrixSymbol("S", N, N), sp.MatrixSymbol("C_*", N, N)
     Ms = sp.MatrixSymbol(r"\mathcal{M}(S)", N, N)

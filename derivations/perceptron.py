@@ -95,7 +95,8 @@ def radial_sde(m: int) -> tuple[ItoSDE, sp.Expr]:
 
 
 @register("perceptron.temperature_scaling",
-          title="Perceptron under SGD noise: smallest margin law, noise covariance and the exponents of the crossover temperature, training time and batch size as functions of chi")
+          title="Perceptron under SGD noise: smallest margin law, noise covariance and the exponents of the crossover temperature, training time and batch size as functions of chi",
+          example={"chi": 1.0})
 def _temperature_scaling() -> Derivation:
     k = (chi + 1) / 2
     Gv = sp.Symbol("G", positive=True)

@@ -40,7 +40,8 @@ def sgd_sde(state, gradient, covariance, eta=eta, batch_size=B, sampling: str = 
 
 
 @register("sgd.continuum_sde",
-          title="Minibatch SGD as an It\\^o SDE with state-dependent noise")
+          title="Minibatch SGD as an It\\^o SDE with state-dependent noise",
+          example={"C(w)^{1/2}": [[1.0, 0.0], [0.2, 0.5]], r"\nabla L(w)": [[0.3], [-0.1]], "dW_t": [[0.1], [0.05]], "dt": 0.01, "eta": 0.1, "kappa": 0.5})
 def _continuum_sde() -> Derivation:
     n = sp.Symbol("n", positive=True, integer=True)
     w_k, w_next = sp.MatrixSymbol("w_k", n, 1), sp.MatrixSymbol("w_{k+1}", n, 1)

@@ -40,6 +40,31 @@ def test_derivation_renders_and_round_trips(name):
     assert d.plain_title and "$" not in d.plain_title and "\\" not in d.plain_title
 
 
+def _values(expr, example):
+    """The example's values keyed by the expression's symbols (matrices as sympy matrices)."""
+    symbols = {str(s): s for s in expr.free_symbols}
+    assert set(symbols) == set(example), f"the example must give exactly the result's symbols {sorted(symbols)}"
+    return {symbols[k]: sp.ImmutableMatrix(v) if isinstance(v, list) else sp.nsimplify(v) for k, v in example.items()}
+
+
+@pytest.mark.parametrize("name", derivations.names())
+def test_derivation_evaluates_to_finite_numbers_at_its_documented_point(name):
+    """sympy evaluates the result at the derivation's documented example (integrals numerically); where the
+    result has no integral, its lambdified numpy function gives the same numbers."""
+    d = derivations.get(name)
+    expr = d.result_expression
+    values = _values(expr, derivations.example(name))
+    exact = sp.Matrix(sp.Matrix([expr.xreplace(values).doit()]) if not getattr(expr, "is_Matrix", False)
+                      else expr.xreplace(values).doit()).evalf()
+    numbers = np.array(exact.tolist(), dtype=complex)
+    assert np.all(np.isfinite(numbers)) and np.allclose(numbers.imag, 0), numbers
+    if not expr.has(sp.Integral):
+        args = [np.array(v.tolist(), dtype=float) if isinstance(v, sp.MatrixBase) else float(v) for v in values.values()]
+        lambdified = np.asarray(d.lambdify(tuple(values), expr)(*args), dtype=float)
+        np.testing.assert_allclose(np.broadcast_to(lambdified, numbers.real.shape) if lambdified.size == numbers.size
+                                   else lambdified.reshape(numbers.shape), numbers.real, rtol=1e-9, atol=1e-12)
+
+
 # --------------------------------------------------------------------------- checks
 @pytest.mark.parametrize("name", check_names())
 def test_check_declares_a_registered_derivation_and_matching_scales(name):

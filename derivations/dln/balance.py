@@ -44,7 +44,8 @@ def balance_model() -> SGDModel:
 
 
 @register("dln.law_of_balance",
-          title="Law of balance: SGD noise drives the layer imbalance $\\Delta$ to zero")
+          title="Law of balance: SGD noise drives the layer imbalance $\\Delta$ to zero",
+          example={"eta": 0.05, "kappa": 0.5, "s": 1.0, "sigma": 0.5, "w1": 1.5, "w2": 0.6})
 def _law_of_balance() -> Derivation:
     model = balance_model()
     Delta, u, m_hat = sp.Symbol("Delta", real=True), sp.Symbol("u", real=True), sp.Symbol(r"\hat{m}", real=True)

@@ -181,7 +181,8 @@ def verified_antiderivative(f, x):
 
 # =========================================================================== dln.mode_sde
 @register("dln.mode_sde",
-          title="Per-mode SDEs of a deep linear network under online SGD")
+          title="Per-mode SDEs of a deep linear network under online SGD",
+          example={"B": 1, "L": 2, "dW": 0.1, "dt": 0.01, "eta": 0.01, "s": 1.0, "sigma": 0.5, "u": 0.5})
 def _mode_sde() -> Derivation:
     g, x, e = per_sample_mode_gradient()
     cov = sp.diag(1, sigma ** 2)
@@ -253,7 +254,8 @@ def _mode_sde() -> Derivation:
 
 # =========================================================================== dln.diffusion_peak
 @register("dln.diffusion_peak",
-          title="Where the diffusion along a mode peaks")
+          title="Where the diffusion along a mode peaks",
+          example={"L": 3})
 def _diffusion_peak() -> Derivation:
     f = u ** m * Q(u)
     df = sp.factor(sp.diff(f, u))
@@ -302,7 +304,8 @@ def _diffusion_peak() -> Derivation:
 
 # =========================================================================== dln.gradient_flow
 @register("dln.gradient_flow",
-          title="Gradient-flow trajectory of a mode (saddle-to-saddle timing)")
+          title="Gradient-flow trajectory of a mode (saddle-to-saddle timing)",
+          example={"L": 2, "s": 1.0, "u": 0.5, "u_0": 0.01})
 def _gradient_flow() -> Derivation:
     rate = L * u ** (2 - 2 / L) * (s - u)
     traj1 = s - (s - u0) * sp.exp(-t)
@@ -345,7 +348,8 @@ def _gradient_flow() -> Derivation:
 
 # =========================================================================== dln.stationary_density
 @register("dln.stationary_density",
-          title="Stationary density of a mode: Student-t, closed form for L = 2, Boltzmann limit")
+          title="Stationary density of a mode: Student-t, closed form for L = 2, Boltzmann limit",
+          example={"B": 1, "L": 2, "eta": 0.01, "s": 1.0, "sigma": 0.5, "u": 0.9})
 def _stationary_density() -> Derivation:
     x = sp.Symbol("u", real=True)  # L = 1: u = a ranges over ℝ
     sd1 = stationary_density((s - x, T * Q(x), x), domain=(-sp.oo, sp.oo), time_budget=_BUDGET)
