@@ -188,7 +188,8 @@ def _blocks(entries: list[Entry], meta: dict) -> list[tuple]:
         blocks.append(("p", f"seed {r.seed}; parameters: "
                             + ", ".join(f"{k}={v}" for k, v in sorted(r.params.items())) + f"; rerun: {rerun}"))
         blocks.append(("table", ["quantity", "predicted", "measured", "stderr", "z"],
-                       [[row.quantity, _fmt(row.predicted), _fmt(row.measured), _fmt(row.stderr), f"{row.z:.2f}"]
+                       [[row.quantity + ("" if row.rule == "agree" else f" (criterion: measured {row.rule} the bound)"),
+                         _fmt(row.predicted), _fmt(row.measured), _fmt(row.stderr), f"{row.z:.2f}"]
                         for row in r.rows]))
         nc = r.negative_control
         blocks.append(("p", f"tolerance: {r.tolerance}"))
