@@ -5,6 +5,7 @@ detailed-balance test in n-D. One module per concern:
 - :mod:`.symbolic` — the symbolic steps under a wall-clock budget (termwise integration, verified by differentiation);
 - :mod:`.conditions` — three-valued decisions on conditions (sympy's fuzzy logic);
 - :mod:`.quadrature` — numbers where no closed-form normalisation exists;
+- :mod:`.scipy_distribution` — the density as a ``scipy.stats`` distribution (``StationaryDensity.to_scipy``);
 - :mod:`.detailed_balance` — :func:`detailed_balance`.
 """
 

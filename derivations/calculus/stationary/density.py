@@ -35,7 +35,6 @@ holds iff that vector field is a gradient, i.e. its Jacobian is symmetric (curl-
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -46,6 +45,7 @@ from derivations.errors import NotNormalisableError, ParameterError
 from derivations.calculus.sde import ItoSDE
 from derivations.calculus.stationary.conditions import decide, nice_relational
 from derivations.calculus.stationary.quadrature import NumericDensity, finite_number, format_values
+from derivations.calculus.stationary.scipy_distribution import scipy_distribution
 from derivations.calculus.stationary.symbolic import (attempt, exp_of_minus, integrate_termwise, light, real_logs,
                                                       tidy)
 
@@ -237,10 +237,7 @@ class StationaryDensity:
         (``scipy.stats.sampling.NumericalInversePolynomial``, u-error ≤ 1e-10) when it sets up,
         else scipy's generic root finding on the cdf.
         """
-        import bisect
-
         import numpy as np
-        from scipy import integrate, stats
 
         values = self._values(parameters)
         dens = self.pdf(values)
@@ -281,104 +278,7 @@ class StationaryDensity:
             for _, _, piece in segs:
                 masses.append(masses[-1] + piece.total / z)
             cdf_nodes = (edges, masses, [piece for _, _, piece in segs], z)
-        center = float(model.centre)
-
-        log_un_float = model.log_un_float
-        width = float(model.grid.s) if mpmath.isfinite(model.grid.s) else 1.0
-        maxima = [float(m) for m in model.maxima]
-
-        def logpdf(t):
-            if np.ndim(t) == 0:  # scalar calls (scipy's quad): plain floats, no array overhead
-                return log_un_float(float(t)) - log_z
-            return closed_part(t) + rest_part(t) - log_z
-
-        def pdf_scalar(u: float) -> float:
-            return math.exp(log_un_float(u) - log_z)
-
-        class StationaryDistribution(stats.rv_continuous):
-            """Stationary density of a 1-D Itô SDE (see ``derivations.calculus.stationary``)."""
-
-            _inversion = None
-            _inversion_failed = False
-
-            def _logpdf(self, t):
-                return logpdf(t)
-
-            def _pdf(self, t):
-                return np.exp(logpdf(t))
-
-            if cdf_nodes is None:
-                # integrate from the nearer end: the default ∫_a^x misses the bulk for far-out x
-                def _cdf_one(self, s):
-                    if s <= center:
-                        return integrate.quad(pdf_scalar, lo, s, limit=200)[0]
-                    return 1.0 - integrate.quad(pdf_scalar, s, hi, limit=200)[0]
-
-                def _sf_one(self, s):
-                    if s > center:
-                        return integrate.quad(pdf_scalar, s, hi, limit=200)[0]
-                    return 1.0 - integrate.quad(pdf_scalar, lo, s, limit=200)[0]
-
-                def _cdf(self, t):
-                    t = np.asarray(t, dtype=float)
-                    if t.size <= 2:
-                        return np.clip(np.vectorize(self._cdf_one, otypes=[float])(t), 0.0, 1.0)
-                    # many points (a KS test): accumulate ∫ over the gaps between sorted points
-                    flat = t.ravel()
-                    order = np.argsort(flat)
-                    srt = flat[order]
-                    vals = np.empty_like(srt)
-                    vals[0] = self._cdf_one(srt[0])
-                    for i in range(1, srt.size):
-                        a_, b_ = srt[i - 1], srt[i]
-                        if b_ - a_ <= 10 * width and not any(a_ < m <= b_ for m in maxima):
-                            vals[i] = vals[i - 1] + integrate.quad(pdf_scalar, a_, b_, limit=200)[0]
-                        else:  # a wide gap or one holding a peak: evaluate afresh from the nearer end
-                            vals[i] = self._cdf_one(b_)
-                    out = np.empty_like(vals)
-                    out[order] = vals
-                    return np.clip(out.reshape(t.shape), 0.0, 1.0)
-
-                def _sf(self, t):
-                    return np.clip(np.vectorize(self._sf_one, otypes=[float])(t), 0.0, 1.0)
-            else:
-                def _cdf(self, t):
-                    edges, masses, pieces, z = cdf_nodes
-
-                    def one(s):
-                        j = max(0, min(bisect.bisect_right(edges, s) - 1, len(edges) - 1))
-                        return min(1.0, max(0.0, masses[j] + pieces[j].integral(s) / z))
-                    return np.vectorize(one, otypes=[float])(t)
-
-            def _get_inversion(self):
-                if self._inversion is None and not self._inversion_failed:
-                    from scipy.stats import sampling
-
-                    class _Dist:
-                        def pdf(_self, t):
-                            return pdf_scalar(float(t))
-
-                    try:
-                        self._inversion = sampling.NumericalInversePolynomial(
-                            _Dist(), center=center, domain=(self.a, self.b), u_resolution=1e-10)
-                    except Exception as exc:  # scipy raises UNURANError and friends
-                        log.info("numerical inversion unavailable (%s); using root finding", exc)
-                        self._inversion_failed = True
-                return self._inversion
-
-            def _ppf(self, q):
-                inv = self._get_inversion()
-                if inv is None:
-                    return super()._ppf(q)
-                return inv.ppf(q)
-
-            def _rvs(self, size=None, random_state=None):
-                inv = self._get_inversion()
-                if inv is None:
-                    return super()._rvs(size=size, random_state=random_state)
-                return inv.rvs(size=size, random_state=random_state)
-
-        return StationaryDistribution(a=lo, b=hi, name="stationary")
+        return scipy_distribution(model, log_z, closed_part, rest_part, lo, hi, cdf_nodes)
 
     # ------------------------------------------------------------------ display
     def __str__(self) -> str:
