@@ -1,4 +1,4 @@
-"""Exact discrete stationary covariance of least-squares SGD (numerics.linreg.discrete_stationary_covariance,
+"""Exact discrete stationary covariance of least-squares SGD (numerics.models.linreg.discrete_stationary_covariance,
 matrix-free preconditioned CG, O(P N²) per iteration): time vs N at P = 4N, B = 16 and
 η = 1/(λ_max + tr H / B), half the rough second-moment bound 2/(λ_max + tr H / B). The solver is timed
 with ``check_stability=False`` (the stability check is a separate eigenvalue problem)."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from numerics.linreg import discrete_stationary_covariance
+from numerics.models.linreg import discrete_stationary_covariance
 
 from .sgd_throughput import problem
 from .timing import measure, table

@@ -18,7 +18,7 @@ def run(smoke: bool = False, repeats: int = 2) -> str:
     for i in range(repeats):
         with tempfile.TemporaryDirectory() as out:
             t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "numerics.cli", "latex", "-o", out],
+            proc = subprocess.run([sys.executable, "-m", "numerics.run.cli", "latex", "-o", out],
                                   capture_output=True, text=True)
             rows.append([i + 1, f"{time.perf_counter() - t0:.1f}", "ok" if proc.returncode == 0 else
                          f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}"])

@@ -8,10 +8,10 @@ import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from numerics import fast
-from numerics.data import Dataset
+from numerics.engine import fast
+from numerics.engine.data import Dataset
 from numerics.models import LeastSquares
-from numerics.sgd import run_sgd
+from numerics.engine.sgd import run_sgd
 
 from .sgd_throughput import problem
 from .timing import measure, table

@@ -1,5 +1,5 @@
 """Euler–Maruyama ensembles of the 1-D multiplicative-noise Itô SDE dX = −θX dt + σX dW (θ = 1, σ = 0.5,
-X₀ = 1, t ∈ [0, 1]): numerics.sde.integrate vs sdeint (one path per call, its API) and diffrax (jit+vmap).
+X₀ = 1, t ∈ [0, 1]): numerics.engine.sde.integrate vs sdeint (one path per call, its API) and diffrax (jit+vmap).
 Issue 9: 10⁴ paths, 10³ steps. Compilation (lambdify, jit) excluded; each row states its first call."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import numpy as np
 import sympy as sp
 
 from derivations.calculus.sde import ItoSDE
-from numerics.sde import compile_sde, integrate
+from numerics.engine.sde import compile_sde, integrate
 
 from .timing import measure, table
 
@@ -65,7 +65,7 @@ def _diffrax(paths, steps):
 def run(smoke: bool = False, repeats: int = 3) -> str:
     paths, steps = (200, 50) if smoke else (10_000, 1_000)
     rows, results = [], []
-    results.append(("sgdnoise numerics.sde.integrate (numpy)", _ours(paths, steps), "", 1.0))
+    results.append(("sgdnoise numerics.engine.sde.integrate (numpy)", _ours(paths, steps), "", 1.0))
     for label, maker in [("sdeint.itoEuler", _sdeint), ("diffrax Euler (jit + vmap)", _diffrax)]:
         fn, note = maker(paths, steps)
         scale = paths / min(paths, SDEINT_PATHS) if label.startswith("sdeint") else 1.0

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from numerics import fast
-from numerics.data import Dataset
+from numerics.engine import fast
+from numerics.engine.data import Dataset
 from numerics.models import LeastSquares
-from numerics.sgd import run_sgd
+from numerics.engine.sgd import run_sgd
 
 from .peers import PEERS
 from .timing import measure, table

@@ -20,7 +20,7 @@ from scipy.integrate import solve_ivp
 import derivations
 from derivations.dln import modes as dl
 from numerics.checks import get_check
-from numerics.deep_linear import ModeDensity, binned_ratio, peak_position, simulate_mode_diffusion
+from numerics.models.deep_linear import ModeDensity, binned_ratio, peak_position, simulate_mode_diffusion
 from numerics.checks.dln.modes import stationary_samples
 
 FIGURES = os.environ.get("SGDNOISE_FIGURES") or tempfile.mkdtemp(prefix="sgdnoise_dln_")

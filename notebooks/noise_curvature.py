@@ -15,7 +15,7 @@ import numpy as np
 
 import derivations
 from numerics.checks.curv import digits_run
-from numerics.noise_curvature import NoiseCurvature, fit_gamma, rank_one_family
+from numerics.models.noise_curvature import NoiseCurvature, fit_gamma, rank_one_family
 
 FIGURES = os.environ.get("SGDNOISE_FIGURES") or tempfile.mkdtemp(prefix="sgdnoise_curv_")
 os.makedirs(FIGURES, exist_ok=True)

@@ -22,8 +22,8 @@ import sympy as sp
 import derivations
 from derivations.model import SGDModel
 from numerics.checks import get_check
-from numerics.sgd import TrajectoryObserver, run_sgd
-from numerics.user_model import compile_model
+from numerics.engine.sgd import TrajectoryObserver, run_sgd
+from numerics.verify.user_model import compile_model
 
 FIGURES = os.environ.get("SGDNOISE_FIGURES") or tempfile.mkdtemp(prefix="sgdnoise-own-model-")
 os.makedirs(FIGURES, exist_ok=True)

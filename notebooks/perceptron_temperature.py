@@ -16,9 +16,9 @@ import numpy as np
 
 import derivations
 from derivations.perceptron import P as P_sym, chi as chi_sym, d as d_sym
-from numerics.perceptron import fit_exponent, replica_mean_of, train
-from numerics.perceptron_phases import phase_grid, plot_phase
-from numerics.sweeps import sweep
+from numerics.models.perceptron import fit_exponent, replica_mean_of, train
+from numerics.models.perceptron_phases import phase_grid, plot_phase
+from numerics.run.sweeps import sweep
 
 FAST = os.environ.get("SGDNOISE_FAST", "1") != "0"
 FIGURES = os.environ.get("SGDNOISE_FIGURES") or tempfile.mkdtemp(prefix="sgdnoise_perceptron_")

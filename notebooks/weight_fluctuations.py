@@ -15,13 +15,15 @@ import numpy as np
 
 import derivations
 from numerics.checks.fluct import leverage_noise_covariance, measured_variance_flatness
-from numerics.noise_curvature import commutator_measure
-from numerics.linreg import hessian, least_squares_solution, noise_covariance
+from numerics.models.noise_curvature import commutator_measure
+from numerics.models.linreg import hessian, least_squares_solution, noise_covariance
 from numerics.models import LeastSquares
-from numerics.data import gaussian_teacher
-from numerics.sgd import TrajectoryObserver, run_sgd
-from numerics.two_layer import (TwoLayerLinear, covariance_principal_components, flatness, linearised_covariance,
-                                noise_balanced_state, teacher_data, variance_flatness_fit)
+from numerics.engine.data import gaussian_teacher
+from numerics.engine.sgd import TrajectoryObserver, run_sgd
+from numerics.models.two_layer import (
+    TwoLayerLinear, covariance_principal_components, flatness, linearised_covariance, noise_balanced_state,
+    teacher_data, variance_flatness_fit,
+)
 
 FIGURES = os.environ.get("SGDNOISE_FIGURES") or tempfile.mkdtemp(prefix="sgdnoise_fluct_")
 os.makedirs(FIGURES, exist_ok=True)

@@ -32,13 +32,8 @@ import numpy as np
 
 from derivations.errors import ParameterError
 
-from .stats import (
-    DEFAULT_Z_THRESHOLD,
-    Estimate,
-    PowerLawFit,
-    false_failure_probability,
-    ks_test,
-    power_law_fit,
+from numerics.stats import (
+    DEFAULT_Z_THRESHOLD, Estimate, PowerLawFit, false_failure_probability, ks_test, power_law_fit,
     thin_to_independent,
 )
 

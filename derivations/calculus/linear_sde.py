@@ -1,7 +1,7 @@
 """Linear (Ornstein–Uhlenbeck) SDEs: the continuous Lyapunov equation, solved symbolically.
 
 For dx = −A x dt + G dW the stationary covariance Σ solves A Σ + Σ Aᵀ = G Gᵀ (Itô). Numerically the
-package uses ``scipy.linalg.solve_continuous_lyapunov`` (see ``numerics.linreg``); here the equation is
+package uses ``scipy.linalg.solve_continuous_lyapunov`` (see ``numerics.models.linreg``); here the equation is
 solved exactly for small dimension, e.g. to derive closed forms and to test the numeric solvers.
 """
 

@@ -1,7 +1,7 @@
 """Checks of seed 001 (``curv.noise_curvature``): the rank-one family's γ(q), least squares with isotropic
 dual-weight residuals, and the digits MLP (γ for cross-entropy and MSE, C vs E_p[h_p²] vs H, commutation).
 
-Conventions as in numerics.noise_curvature: C = C₁/B with C₁ the per-sample-gradient covariance, diagonals in
+Conventions as in numerics.models.noise_curvature: C = C₁/B with C₁ the per-sample-gradient covariance, diagonals in
 H's eigenbasis, γ the log–log slope over the top directions of H.
 """
 
@@ -15,10 +15,12 @@ from derivations.conventions import Z_THRESHOLD as Z
 
 from numerics.verify import Check, CheckResult, Comparison, NegativeControl, Row, comparison_result, register_check
 from numerics.errors import ParameterError
-from numerics.mlp import MLP, load_digits_data, train_sgd
-from numerics.noise_curvature import (NoiseCurvature, antisymmetric_fraction, fit_gamma, least_squares_dual_weight,
-                              measure_layer, rank_one_family, rotation_baseline)
-from numerics.rng import child_seed
+from numerics.models.mlp import MLP, load_digits_data, train_sgd
+from numerics.models.noise_curvature import (
+    NoiseCurvature, antisymmetric_fraction, fit_gamma, least_squares_dual_weight, measure_layer, rank_one_family,
+    rotation_baseline,
+)
+from numerics.engine.rng import child_seed
 
 
 

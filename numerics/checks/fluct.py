@@ -11,17 +11,21 @@ import numpy as np
 
 from derivations.conventions import Z_THRESHOLD as Z
 from numerics.verify import Check, CheckResult, Comparison, comparison_result, register_check
-from numerics.data import gaussian_teacher
-from numerics.linreg import discrete_stationary_covariance, hessian, least_squares_solution, minibatch_scale, noise_covariance
-from numerics.measure import measure_stationary_covariance
-from numerics.predict import evaluate, solve_linear_matrix_equation, stationary_covariances
-from numerics.noise_curvature import best_multiple_error, commutator_measure
+from numerics.engine.data import gaussian_teacher
+from numerics.models.linreg import (
+    discrete_stationary_covariance, hessian, least_squares_solution, minibatch_scale, noise_covariance,
+)
+from numerics.verify.measure import measure_stationary_covariance
+from numerics.verify.predict import evaluate, solve_linear_matrix_equation, stationary_covariances
+from numerics.models.noise_curvature import best_multiple_error, commutator_measure
 from numerics.models import LeastSquares
-from numerics.rng import as_generator
-from numerics.sgd import MomentObserver, Observer, TrajectoryObserver, run_sgd
+from numerics.engine.rng import as_generator
+from numerics.engine.sgd import MomentObserver, Observer, TrajectoryObserver, run_sgd
 from numerics.stats import Estimate, replica_mean
-from numerics.two_layer import (TwoLayerLinear, covariance_principal_components, flatness, linearised_covariance,
-                        noise_balanced_state, teacher_data, variance_flatness_fit)
+from numerics.models.two_layer import (
+    TwoLayerLinear, covariance_principal_components, flatness, linearised_covariance, noise_balanced_state,
+    teacher_data, variance_flatness_fit,
+)
 
 IVFR_PSI = 2.0  # the derived flat-direction exponent of fluct.ivfr, used in the single-layer control
 

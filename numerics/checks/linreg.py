@@ -6,11 +6,11 @@ import numpy as np
 
 from derivations.conventions import Z_THRESHOLD as Z
 from numerics.verify import Check, Comparison, comparison_result, register_check
-from numerics.data import gaussian_teacher
+from numerics.engine.data import gaussian_teacher
 from numerics.errors import ParameterError
-from numerics.linreg import hessian, max_stable_eta, minibatch_scale, noise_covariance
-from numerics.measure import measure_stationary_covariance
-from numerics.predict import stationary_covariances
+from numerics.models.linreg import hessian, max_stable_eta, minibatch_scale, noise_covariance
+from numerics.verify.measure import measure_stationary_covariance
+from numerics.verify.predict import stationary_covariances
 
 
 def _upper(n: int):

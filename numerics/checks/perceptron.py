@@ -1,6 +1,6 @@
 """Checks of ``perceptron.temperature_scaling``: exponents of SGD on the hinge perceptron vs the derived χ-functions.
 
-Each training run is a point of a grid (:func:`numerics.grid.map_grid`: :func:`numerics.perceptron.train` or the
+Each training run is a point of a grid (:func:`numerics.engine.grid.map_grid`: :func:`numerics.models.perceptron.train` or the
 crossover tasks, pure functions of (params, seed), with the seeds a sweep would give them), run in this process;
 parallelism applies to whole checks (``sgdnoise reproduce --workers N``). Noise-dominated phase: κ = 1/α ≪ T (the κ → 0 limit of assumption A2), B = 1, T = η.
 Checks: exponents at the end of training (``perceptron.temperature_scaling``), the crossover temperature T_c(P)
@@ -16,10 +16,12 @@ import derivations
 from derivations.conventions import Z_THRESHOLD as Z
 
 from numerics.verify import Check, Comparison, comparison_result, register_check
-from numerics.perceptron_phases import phase_grid, plot_phase
-from numerics.perceptron import crossover_batch_task, crossover_task, crossovers_of, fit_crossovers, fit_exponent, train
+from numerics.models.perceptron_phases import phase_grid, plot_phase
+from numerics.models.perceptron import (
+    crossover_batch_task, crossover_task, crossovers_of, fit_crossovers, fit_exponent, train,
+)
 from numerics.stats import power_law_fit
-from numerics.grid import map_grid
+from numerics.engine.grid import map_grid
 
 REL_FLOOR = 0.1  # absolute floor 0.1 on exponents of order one: corrections to scaling (see the tolerance text)
 

@@ -9,12 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from derivations.latex import pdflatex_available
-from numerics.cli import main, parse_param, parse_value
+from numerics.run.cli import main, parse_param, parse_value
 from numerics.errors import ParameterError
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "numerics.cli", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "numerics.run.cli", *args], capture_output=True, text=True, timeout=600)
 
 
 def test_list_names_derivations_and_checks(capsys):
@@ -100,7 +100,7 @@ def test_eta_fraction_outside_unit_interval_is_refused():
 
 def test_list_is_fast_builds_no_derivation_and_prints_plain_titles():
     """Listing reads the registries only: no derivation is built (the slow part), titles are plain text."""
-    code = ("import time, sys; t = time.perf_counter(); from numerics.cli import main; main(['list']); "
+    code = ("import time, sys; t = time.perf_counter(); from numerics.run.cli import main; main(['list']); "
             "import derivations.derivation as d; "
             "print('BUILT', sum(e.build.cache_info().currsize for e in d._REGISTRY._entries.values()), file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -119,7 +119,7 @@ def test_check_without_names_prints_usage_and_runs_nothing():
 
 
 def test_every_option_of_every_subcommand_has_help():
-    from numerics.cli import build_parser
+    from numerics.run.cli import build_parser
 
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command").choices
@@ -142,7 +142,7 @@ def test_huge_replica_count_is_refused_before_allocating():
 
 
 def test_memory_error_anywhere_is_one_line_exit_2(monkeypatch, capsys):
-    from numerics import cli
+    from numerics.run import cli
 
     def exhausted(args):
         raise MemoryError
@@ -154,7 +154,8 @@ def test_memory_error_anywhere_is_one_line_exit_2(monkeypatch, capsys):
 
 
 def test_without_numba_one_line_says_the_run_will_be_slow(monkeypatch, capsys):
-    from numerics import cli, streams
+    from numerics.run import cli
+    from numerics.engine import streams
 
     monkeypatch.setattr(streams, "HAVE_NUMBA", False)
     cli._warn_without_numba()

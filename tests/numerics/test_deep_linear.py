@@ -6,10 +6,11 @@ import pytest
 import sympy as sp
 
 from derivations.dln import modes as dl
-from numerics.deep_linear import (DeepLinearNetwork, MatrixTeacher, ModeDensity, ScalarChain, aligned_balanced_init,
-                                  binned_ratio, first_passage_times, mode_gradient_variances, mode_sde_in_a,
-                                  mode_strengths, peak_position, peak_vertex, simulate_mode_diffusion,
-                                  small_random_init, teacher_matrix)
+from numerics.models.deep_linear import (
+    DeepLinearNetwork, MatrixTeacher, ModeDensity, ScalarChain, aligned_balanced_init, binned_ratio,
+    first_passage_times, mode_gradient_variances, mode_sde_in_a, mode_strengths, peak_position, peak_vertex,
+    simulate_mode_diffusion, small_random_init, teacher_matrix,
+)
 from numerics.errors import ParameterError
 from numerics.stats import replica_mean
 from numerics.testing import assert_mc_agrees, assert_mc_rejects

@@ -1,15 +1,17 @@
-"""Fast engine (numerics.fast): statistically identical to the reference engine, reproducible, independent
+"""Fast engine (numerics.engine.fast): statistically identical to the reference engine, reproducible, independent
 of threads, blocks and segmentation; the numba kernel and the numpy fallback draw the same minibatches."""
 
 import numpy as np
 import pytest
 
-from numerics import fast
-from numerics.data import Dataset
+from numerics.engine import fast
+from numerics.engine.data import Dataset
 from numerics.errors import DivergenceError, ParameterError
-from numerics.linreg import discrete_stationary_covariance, least_squares_solution, minibatch_scale, noise_covariance
+from numerics.models.linreg import (
+    discrete_stationary_covariance, least_squares_solution, minibatch_scale, noise_covariance,
+)
 from numerics.models import LeastSquares
-from numerics.sgd import MomentObserver, TrajectoryObserver, run_sgd
+from numerics.engine.sgd import MomentObserver, TrajectoryObserver, run_sgd
 from numerics.stats import Estimate, replica_mean
 from numerics.testing import assert_mc_agrees, assert_mc_rejects
 
@@ -182,7 +184,7 @@ def test_divergence_is_reported_with_its_step(data, use_numba, kernel):
 
 
 def test_unsupported_problems_are_refused_or_fall_back(data):
-    from numerics.data import GaussianTeacher
+    from numerics.engine.data import GaussianTeacher
 
     with pytest.raises(ParameterError, match="stop_when"):
         run_sgd(LeastSquares(2), data, eta=0.1, batch_size=3, n_steps=5, backend="fast", stop_when=lambda w: w[:, 0] > 9)

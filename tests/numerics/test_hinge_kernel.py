@@ -1,14 +1,14 @@
-"""numerics.hinge_kernel: the compiled perceptron trainer against its numpy twin and the generic engine."""
+"""numerics.engine.hinge_kernel: the compiled perceptron trainer against its numpy twin and the generic engine."""
 
 import numpy as np
 import pytest
 from scipy.stats import ks_2samp
 
 from numerics.errors import ParameterError
-from numerics.fast import HAVE_NUMBA
-from numerics.hinge_kernel import train_to_zero_loss
-from numerics.perceptron import HingePerceptron, PerceptronData, index_data
-from numerics.sgd import run_sgd
+from numerics.engine.fast import HAVE_NUMBA
+from numerics.engine.hinge_kernel import train_to_zero_loss
+from numerics.models.perceptron import HingePerceptron, PerceptronData, index_data
+from numerics.engine.sgd import run_sgd
 
 
 def _sets(R, P, d, chi, seed):

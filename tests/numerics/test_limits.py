@@ -1,13 +1,13 @@
-"""Run-size caps (numerics.limits) and progress bars (numerics.progress) of the engines."""
+"""Run-size caps (numerics.engine.limits) and progress bars (numerics.engine.progress) of the engines."""
 
 import numpy as np
 import pytest
 
-from numerics import limits, progress
-from numerics.data import Dataset
+from numerics.engine import limits, progress
+from numerics.engine.data import Dataset
 from numerics.models import LeastSquares
-from numerics.sde import compile_sde, integrate
-from numerics.sgd import MomentObserver, run_sgd
+from numerics.engine.sde import compile_sde, integrate
+from numerics.engine.sgd import MomentObserver, run_sgd
 
 
 def _data():
@@ -75,8 +75,8 @@ def _square(params, seed):
 
 
 def test_sweeps_and_mlp_training_show_progress_when_enabled(monkeypatch, capsys):
-    from numerics.mlp import MLP, train_sgd
-    from numerics.sweeps import sweep
+    from numerics.models.mlp import MLP, train_sgd
+    from numerics.run.sweeps import sweep
 
     monkeypatch.setattr(progress, "DELAY_S", 0.0)
     monkeypatch.setattr(progress, "LOG_INTERVAL_S", 0.0)

@@ -1,4 +1,4 @@
-"""numerics.linreg: numbers from the least-squares derivations, solvers, stability, bad input."""
+"""numerics.models.linreg: numbers from the least-squares derivations, solvers, stability, bad input."""
 
 import numpy as np
 import pytest
@@ -6,9 +6,10 @@ import sympy as sp
 
 from derivations.linreg import finite_sample_noise_covariance
 from numerics.errors import ParameterError, UnstableLearningRateError
-from numerics.linreg import (SecondMomentOperator, discrete_stationary_covariance, hessian,
-                             max_stable_eta, minibatch_scale, noise_covariance, second_moment_spectral_radius,
-                             stationary_covariance)
+from numerics.models.linreg import (
+    SecondMomentOperator, discrete_stationary_covariance, hessian, max_stable_eta, minibatch_scale,
+    noise_covariance, second_moment_spectral_radius, stationary_covariance,
+)
 
 
 def data(P, N, seed=0, noise=0.5):

@@ -1,4 +1,4 @@
-"""Independent exact check of ``numerics.linreg`` against brute-force enumeration of minibatches.
+"""Independent exact check of ``numerics.models.linreg`` against brute-force enumeration of minibatches.
 
 Least squares on finite data: L(w) = (1/2P) Σ_p (w·x_p − y_p)², and minibatch SGD
 
@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from numerics import linreg
+from numerics.models import linreg
 from numerics.errors import UnstableLearningRateError
 
 R = sp.Rational

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from numerics.errors import DivergenceError, ParameterError
-from numerics.mlp import LOSSES, MLP, curvature_moments, load_digits_data, output_hessian, train_sgd
+from numerics.models.mlp import LOSSES, MLP, curvature_moments, load_digits_data, output_hessian, train_sgd
 
 EPS = 1e-6
 

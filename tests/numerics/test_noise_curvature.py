@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 from numerics.errors import ParameterError
-from numerics.mlp import MLP
-from numerics.noise_curvature import (NoiseCurvature, antisymmetric_fraction, best_multiple_error, commutator_measure,
-                                      fit_gamma, haar_orthogonal, least_squares_dual_weight, measure_layer,
-                                      gradient_covariance, rank_one_family, rotation_baseline)
+from numerics.models.mlp import MLP
+from numerics.models.noise_curvature import (
+    NoiseCurvature, antisymmetric_fraction, best_multiple_error, commutator_measure, fit_gamma, haar_orthogonal,
+    least_squares_dual_weight, measure_layer, gradient_covariance, rank_one_family, rotation_baseline,
+)
 from numerics.testing import assert_mc_agrees, assert_mc_rejects
 
 

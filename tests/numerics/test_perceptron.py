@@ -1,13 +1,15 @@
-"""numerics.perceptron: data law, hinge gradients, per-replica training sets, stopping, test error."""
+"""numerics.models.perceptron: data law, hinge gradients, per-replica training sets, stopping, test error."""
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from numerics.errors import ParameterError
-from numerics.perceptron import (HingePerceptron, PerceptronData, crossover_batch_size, crossover_temperature, digits_parity,
-                                 fit_crossovers, generalisation_error, index_data, train)
-from numerics.sgd import run_sgd
+from numerics.models.perceptron import (
+    HingePerceptron, PerceptronData, crossover_batch_size, crossover_temperature, digits_parity, fit_crossovers,
+    generalisation_error, index_data, train,
+)
+from numerics.engine.sgd import run_sgd
 from numerics.testing import assert_follows_density
 
 

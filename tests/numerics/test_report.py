@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from derivations.latex import pdflatex_available
-from numerics import report, verify
+from numerics.run import report
+from numerics.verify import check as verify
 from numerics.verify import Check, CheckResult, Comparison, NegativeControl, Row, comparison_result
-from numerics.cli import main
-from numerics.report import Entry, make_figures, paper_of, write_report
+from numerics.run.cli import main
+from numerics.run.report import Entry, make_figures, paper_of, write_report
 
 HOOKED = "linreg.stationary_covariance"  # a registered check, given a figures hook in one test
 

@@ -1,4 +1,4 @@
-"""Tests of numerics.sde: convergence orders, exact scheme moments, stationary statistics, errors.
+"""Tests of numerics.engine.sde: convergence orders, exact scheme moments, stationary statistics, errors.
 
 In the style of diffrax's / DiffEqDevTools' convergence tests: parametrised over scheme × noise
 structure, the same Brownian paths at every step size (fine increments summed pairwise), fixed
@@ -17,17 +17,9 @@ from scipy import stats
 from derivations.errors import ParameterError, SgdNoiseError, UnknownNameError
 from derivations.calculus.sde import ItoSDE
 from numerics.errors import DivergenceError
-from numerics.sde import (
-    AdaptiveEulerMaruyama,
-    CompiledSDE,
-    EulerMaruyama,
-    Milstein,
-    SDESolution,
-    TamedEulerMaruyama,
-    brownian_increments,
-    coarsen_increments,
-    compile_sde,
-    integrate,
+from numerics.engine.sde import (
+    AdaptiveEulerMaruyama, CompiledSDE, EulerMaruyama, Milstein, SDESolution, TamedEulerMaruyama,
+    brownian_increments, coarsen_increments, compile_sde, integrate,
 )
 
 SCHEMES = {"euler_maruyama": EulerMaruyama, "milstein": Milstein}  # tamed and adaptive: own tests below

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from numerics.data import Dataset, GaussianTeacher
+from numerics.engine.data import Dataset, GaussianTeacher
 from numerics.errors import DivergenceError, ParameterError
-from numerics.linreg import minibatch_scale, noise_covariance
+from numerics.models.linreg import minibatch_scale, noise_covariance
 from numerics.models import LeastSquares
-from numerics.sgd import MomentObserver, TrajectoryObserver, run_sgd
+from numerics.engine.sgd import MomentObserver, TrajectoryObserver, run_sgd
 from numerics.stats import replica_mean
 from numerics.testing import assert_mc_agrees, assert_mc_rejects
 
@@ -132,7 +132,7 @@ def test_divergence_is_detected_with_step_and_eta_and_keeps_partial_results(smal
 
 def test_unstable_eta_is_refused_before_running(small_data):
     from numerics.errors import UnstableLearningRateError
-    from numerics.linreg import max_stable_eta
+    from numerics.models.linreg import max_stable_eta
 
     bound = max_stable_eta(small_data.X, 2)
     with pytest.raises(UnstableLearningRateError, match="stable for eta <"):

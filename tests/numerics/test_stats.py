@@ -19,23 +19,9 @@ from scipy.signal import lfilter
 
 from derivations.errors import ParameterError, SgdNoiseError
 from numerics.stats import (
-    DEFAULT_Z_THRESHOLD,
-    FALSE_FAILURE_PER_ENTRY_AT_5_SIGMA,
-    Estimate,
-    KSResult,
-    PowerLawFit,
-    batch_means,
-    effective_sample_size,
-    false_failure_probability,
-    integrated_autocorrelation_time,
-    ks_test,
-    max_abs_z,
-    power_law_fit,
-    replica_mean,
-    thin_to_independent,
-    time_and_replica_mean,
-    verdict,
-    z_scores,
+    DEFAULT_Z_THRESHOLD, FALSE_FAILURE_PER_ENTRY_AT_5_SIGMA, Estimate, KSResult, PowerLawFit, batch_means,
+    effective_sample_size, false_failure_probability, integrated_autocorrelation_time, ks_test, max_abs_z,
+    power_law_fit, replica_mean, thin_to_independent, time_and_replica_mean, verdict, z_scores,
 )
 
 

@@ -1,13 +1,13 @@
-"""Counter-based streams (numerics.streams): the documented formula, uniform and independent minibatches,
+"""Counter-based streams (numerics.engine.streams): the documented formula, uniform and independent minibatches,
 the compiled scalar mapping and its numpy twin agree."""
 
 import numpy as np
 import pytest
 
-from numerics import streams
-from numerics.rng import as_seed_sequence
+from numerics.engine import streams
+from numerics.engine.rng import as_seed_sequence
 from numerics.stats import replica_mean
-from numerics.streams import draw_minibatches
+from numerics.engine.streams import draw_minibatches
 from numerics.testing import assert_mc_agrees
 
 SCHEMES = ["with_replacement", "without_replacement"]
@@ -87,7 +87,7 @@ def test_numpy_streams_without_numba_raise_no_warning():
     import sys
 
     code = ("import sys, warnings; sys.modules['numba'] = None; warnings.simplefilter('error'); "
-            "import numpy as np; from numerics import streams, hinge_kernel; assert not streams.HAVE_NUMBA; "
+            "import numpy as np; from numerics.engine import streams, hinge_kernel; assert not streams.HAVE_NUMBA; "
             "streams.draw_minibatches(3, range(5), 7, 4, 10, 'without_replacement'); "
             "streams.draw_minibatches(3, range(5), 7, 3, 10, 'with_replacement'); "
             "Z = np.random.default_rng(0).standard_normal((2, 6, 3)); "

@@ -15,13 +15,15 @@ import time
 import numpy as np
 import pytest
 
-from numerics.cli import main
-from numerics.data import gaussian_teacher
+from numerics.run.cli import main
+from numerics.engine.data import gaussian_teacher
 from numerics.errors import ParameterError, SgdNoiseError
 from numerics.models import LeastSquares
-from numerics.sgd import MomentObserver, run_sgd
-from numerics.sweeps import (CheckFunction, DaskExecutor, ProcessExecutor, ResultStore, SerialExecutor, Task,
-                             canonical_json, make_executor, run_tasks, sweep, task_seed)
+from numerics.engine.sgd import MomentObserver, run_sgd
+from numerics.run.sweeps import (
+    CheckFunction, DaskExecutor, ProcessExecutor, ResultStore, SerialExecutor, Task, canonical_json, make_executor,
+    run_tasks, sweep, task_seed,
+)
 
 def sgd_task(params, seed):
     """A small pure task of (params, seed): replica SGD on least squares with its own data; final weights and
@@ -109,7 +111,7 @@ def test_executor_options_are_validated():
 SCRIPT = textwrap.dedent("""
     import os, signal, sys, time
     import numpy as np
-    from numerics.sweeps import ResultStore, SweepInterrupted, make_executor, sweep
+    from numerics.run.sweeps import ResultStore, SweepInterrupted, make_executor, sweep
 
     def task(params, seed):
         with open(os.environ["SWEEP_LOG"], "a") as log:      # one line per execution

@@ -12,11 +12,7 @@ from scipy.signal import lfilter
 from derivations.errors import ParameterError
 from numerics.stats import Estimate, PowerLawFit, false_failure_probability, time_and_replica_mean
 from numerics.testing import (
-    assert_exponent_close,
-    assert_exponent_in,
-    assert_follows_density,
-    assert_mc_agrees,
-    assert_mc_rejects,
+    assert_exponent_close, assert_exponent_in, assert_follows_density, assert_mc_agrees, assert_mc_rejects,
 )
 
 HEADER = ("quantity", "predicted", "measured", "stderr", "z")

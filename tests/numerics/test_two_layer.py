@@ -1,4 +1,4 @@
-"""numerics.two_layer: gradients, the noise-balanced state, the linearised covariance, PCA/flatness/fit tools."""
+"""numerics.models.two_layer: gradients, the noise-balanced state, the linearised covariance, PCA/flatness/fit tools."""
 
 import numpy as np
 import pytest
@@ -7,9 +7,11 @@ import sympy as sp
 import derivations
 from derivations.fluct import T, alpha, c, s
 from numerics.errors import ParameterError
-from numerics.two_layer import (MultiOutputDataset, TwoLayerLinear, balance_noise_moments, covariance_principal_components,
-                                flatness, least_squares_product, linearised_covariance, noise_balanced_state,
-                                principal_components, teacher_data, variance_flatness_fit)
+from numerics.models.two_layer import (
+    MultiOutputDataset, TwoLayerLinear, balance_noise_moments, covariance_principal_components, flatness,
+    least_squares_product, linearised_covariance, noise_balanced_state, principal_components, teacher_data,
+    variance_flatness_fit,
+)
 
 
 def setup(n=3, P=60, seed=1):

@@ -1,4 +1,4 @@
-"""numerics.user_model: the lambdified user model in the replica engine, its data law, and verify()."""
+"""numerics.verify.user_model: the lambdified user model in the replica engine, its data law, and verify()."""
 
 import numpy as np
 import pytest
@@ -7,11 +7,11 @@ import sympy as sp
 from derivations.sgd import B, eta
 from derivations.errors import ParameterError
 from derivations.model import SGDModel
-from numerics.data import Dataset
+from numerics.engine.data import Dataset
 from numerics.models import LeastSquares
 from numerics.testing import assert_mc_agrees, assert_mc_rejects
 from numerics.stats import replica_mean
-from numerics.user_model import compile_model, verify
+from numerics.verify.user_model import compile_model, verify
 
 x1, x2, x, y, w, w1, w2 = sp.symbols("x1 x2 x y w w1 w2", real=True)
 s, sigma = sp.symbols("s sigma", positive=True)

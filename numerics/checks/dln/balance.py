@@ -1,6 +1,6 @@
 """Check ``dln.law_of_balance``: the drift of Δ = w₁² − w₂² under direct minibatch SGD, across η and B.
 
-The model f = w₁w₂x (teacher y = s x + ε) is simulated through :mod:`numerics.user_model` from the same
+The model f = w₁w₂x (teacher y = s x + ε) is simulated through :mod:`numerics.verify.user_model` from the same
 :class:`derivations.model.SGDModel` that the derivation uses (online sampling, κ = 1/B). Per (η, B):
 
 - exact, a priori: E[Δ₁] after one step from w₀ = the derivation's E[Δ_{k+1} | w_k] at w₀;
@@ -25,9 +25,9 @@ from derivations.conventions import Z_THRESHOLD as Z
 
 from numerics.verify import Check, Comparison, comparison_result, register_check
 from numerics.errors import ParameterError
-from numerics.sgd import TrajectoryObserver, run_sgd
+from numerics.engine.sgd import TrajectoryObserver, run_sgd
 from numerics.stats import replica_mean
-from numerics.user_model import compile_model
+from numerics.verify.user_model import compile_model
 
 NAME = "dln.law_of_balance"
 

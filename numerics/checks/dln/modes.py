@@ -21,14 +21,16 @@ import numpy as np
 from scipy import stats as sp_stats
 
 from derivations.conventions import Z_THRESHOLD as Z
-from numerics.predict import evaluate
+from numerics.verify.predict import evaluate
 from numerics.verify import Check, CheckResult, Comparison, NegativeControl, Row, comparison_result, register_check
-from numerics.data import GaussianTeacher
-from numerics.deep_linear import (ModeDensity, ModeDiffusion, ScalarChain, binned_ratio, first_passage_times,
-                          gradient_flow_time, mode_sde_in_a, peak_position, peak_vertex, simulate_mode_diffusion)
-from numerics.rng import child_seed
-from numerics.sde import integrate
-from numerics.sgd import TrajectoryObserver, run_sgd
+from numerics.engine.data import GaussianTeacher
+from numerics.models.deep_linear import (
+    ModeDensity, ModeDiffusion, ScalarChain, binned_ratio, first_passage_times, gradient_flow_time, mode_sde_in_a,
+    peak_position, peak_vertex, simulate_mode_diffusion,
+)
+from numerics.engine.rng import child_seed
+from numerics.engine.sde import integrate
+from numerics.engine.sgd import TrajectoryObserver, run_sgd
 from numerics.stats import false_failure_probability, ks_test, replica_mean
 
 ALPHA = 1e-3  # KS significance level (false-failure probability per independent test)

@@ -5,7 +5,7 @@ import numpy as np
 import derivations
 from derivations.dln.balance import balance_model, s, sigma
 from numerics.checks import get_check
-from numerics.user_model import compile_model
+from numerics.verify.user_model import compile_model
 
 
 def test_one_step_identity_holds_to_rounding():

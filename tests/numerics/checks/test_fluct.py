@@ -5,7 +5,7 @@ import sympy as sp
 
 from derivations.fluct import explicit_label_noise_average, sigma
 from numerics.checks.fluct import leverage_noise_covariance
-from numerics.noise_curvature import best_multiple_error, commutator_measure
+from numerics.models.noise_curvature import best_multiple_error, commutator_measure
 
 
 def test_leverage_formula_matches_the_symbolic_label_noise_average():

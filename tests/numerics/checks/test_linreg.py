@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from numerics.predict import stationary_covariances
-from numerics.linreg import discrete_stationary_covariance, lyapunov_covariance
+from numerics.verify.predict import stationary_covariances
+from numerics.models.linreg import discrete_stationary_covariance, lyapunov_covariance
 
 
 @pytest.mark.parametrize("sampling", ["with_replacement", "without_replacement"])

@@ -2,7 +2,7 @@
 
 An observer sees the weights (R, n) of a block of replicas at the steps it needs and declares what a compiled
 engine may compute for it inside its kernel (:meth:`Observer.kernel_statistic`); the engines
-(:func:`numerics.sgd.run_sgd`, :mod:`numerics.fast`) ask the observer, never its type.
+(:func:`numerics.engine.sgd.run_sgd`, :mod:`numerics.engine.fast`) ask the observer, never its type.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import limits
-from .errors import ParameterError
+from numerics.engine import limits
+from numerics.errors import ParameterError
 
 
 def initial_weights(w0, n_replicas: int, n_params: int) -> np.ndarray:

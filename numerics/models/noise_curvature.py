@@ -17,10 +17,10 @@ from functools import cached_property
 
 import numpy as np
 
-from .errors import ParameterError, require_int_in_range, require_positive
-from .mlp import MLP, curvature_moments
-from .rng import as_generator
-from .stats import PowerLawFit, power_law_fit
+from numerics.errors import ParameterError, require_int_in_range, require_positive
+from numerics.models.mlp import MLP, curvature_moments
+from numerics.engine.rng import as_generator
+from numerics.stats import PowerLawFit, power_law_fit
 
 __all__ = ["NoiseCurvature", "gradient_covariance", "measure_layer", "best_multiple_error", "commutator_measure", "haar_orthogonal",
            "antisymmetric_fraction",

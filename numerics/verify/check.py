@@ -22,8 +22,8 @@ import numpy as np
 from derivations.conventions import Z_THRESHOLD
 from derivations.registry import Registry
 
-from .errors import ParameterError
-from .stats import false_failure_probability
+from numerics.errors import ParameterError
+from numerics.stats import false_failure_probability
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -212,7 +212,7 @@ class Check:
     run: Callable[[dict, int], CheckResult]
     quick: dict
     full: dict
-    figures: Callable[[CheckResult, "Path"], Iterable["Path"]] | None = None  # the report's hook (numerics.report)
+    figures: Callable[[CheckResult, "Path"], Iterable["Path"]] | None = None  # the report's hook (numerics.run.report)
 
     def params(self, scale: str = "quick", overrides: dict | None = None) -> dict:
         base = dict(self.quick if scale == "quick" else self.full)

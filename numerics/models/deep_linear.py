@@ -30,11 +30,11 @@ import derivations
 from derivations.dln import modes as dl
 from derivations.calculus.sde import ItoSDE
 
-from .data import GaussianTeacher
-from .errors import ParameterError, require_int_in_range, require_positive
-from .rng import as_generator, child_seed
-from .sgd import TrajectoryObserver, run_sgd
-from .stats import Estimate
+from numerics.engine.data import GaussianTeacher
+from numerics.errors import ParameterError, require_int_in_range, require_positive
+from numerics.engine.rng import as_generator, child_seed
+from numerics.engine.sgd import TrajectoryObserver, run_sgd
+from numerics.stats import Estimate
 
 __all__ = ["ScalarChain", "DeepLinearNetwork", "MatrixTeacher", "teacher_matrix", "aligned_balanced_init",
            "small_random_init", "mode_strengths", "mode_gradient_variances", "ModeDensity", "mode_sde_in_a",

@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from .errors import ParameterError
+from numerics.errors import ParameterError
 
 DEFAULT_MAX_STEPS = 10_000_000
 _STEPS_VAR, _MEMORY_VAR = "SGDNOISE_MAX_STEPS", "SGDNOISE_MAX_MEMORY_GB"

@@ -11,13 +11,13 @@ does not depend on w₀ otherwise.
 SGD (w_{k+1} = w_k − η ĝ_k, with replacement, T = η/B, t = ηk), each replica on its own training set, until
 every training margin is satisfied; t* = η·(steps to zero training loss). Gradient descent, the T → 0
 reference, is batch_size = P (the exact full gradient every step). Two engines run these dynamics: the generic
-``numerics.sgd.run_sgd`` with :class:`HingePerceptron` (the engine's data are the indices 0..P−1, see
-:func:`index_data`; ``stop_when=model.fitted``), and the compiled :mod:`numerics.hinge_kernel` that
+``numerics.engine.sgd.run_sgd`` with :class:`HingePerceptron` (the engine's data are the indices 0..P−1, see
+:func:`index_data`; ``stop_when=model.fitted``), and the compiled :mod:`numerics.engine.hinge_kernel` that
 :func:`train` uses (exact stopping time with sparse stopping tests; tested against the generic engine).
 Because the output is centred, only α(w − w₀) enters the dynamics: a run at (α, η) is the α = 1 run at
 learning rate αη, scaled by 1/α — everything depends on (αη, B) up to that scale.
 
-:func:`train` is a sweep task, a pure function of (params, seed) for ``numerics.sweeps``.
+:func:`train` is a sweep task, a pure function of (params, seed) for ``numerics.run.sweeps``.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import Dataset
-from .errors import ParameterError, require_choice, require_int_in_range, require_positive
-from .hinge_kernel import train_to_zero_loss
-from .rng import as_generator, child_seed
-from .stats import PowerLawFit, power_law_fit
+from numerics.engine.data import Dataset
+from numerics.errors import ParameterError, require_choice, require_int_in_range, require_positive
+from numerics.engine.hinge_kernel import train_to_zero_loss
+from numerics.engine.rng import as_generator, child_seed
+from numerics.stats import PowerLawFit, power_law_fit
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def digits_parity() -> Dataset:
     """scikit-learn's digits (1 797 images, 8×8) with parity labels y = +1 (even digit) / −1 (odd), pixels
     standardised one by one (mean 0, variance 1; the 3 constant pixels dropped: d = 61). Loaded once per
     process (every digits training task of a sweep uses it); the arrays are read-only."""
-    from .mlp import load_digits_data
+    from numerics.models.mlp import load_digits_data
 
     X, digit = load_digits_data(10, standardise=False)
     X = X[:, X.std(axis=0) > 0]
@@ -179,7 +179,7 @@ def _training_sets(p: dict, rng: np.random.Generator):
 def train(params: dict, seed: int) -> dict:
     """Sweep task: train ``n_replicas`` centred hinge perceptrons, each on its own training set of ``n_samples``
     points, by SGD with replacement (T = η/B) until every training margin is satisfied; gradient descent (the
-    full gradient every step) when batch_size == n_samples. Compiled kernel: :mod:`numerics.hinge_kernel`.
+    full gradient every step) when batch_size == n_samples. Compiled kernel: :mod:`numerics.engine.hinge_kernel`.
 
     Parameters (defaults ``TRAIN_DEFAULTS``): data ("synthetic": :class:`PerceptronData` (d, chi); "digits":
     :func:`digits_parity`, each replica's set drawn without replacement from a pool of 1 300 images, test error on

@@ -13,8 +13,8 @@ import numpy as np
 
 from derivations.conventions import FINITE_IID_SAMPLING
 
-from .errors import ParameterError
-from .linreg import check_stable
+from numerics.errors import ParameterError
+from numerics.models.linreg import check_stable
 
 
 class Model(Protocol):
@@ -30,7 +30,7 @@ class Model(Protocol):
 class LeastSquares:
     """Linear model f(x) = wᵀx with ℓ = ½ (wᵀx − y)²; per-sample gradient g = x (wᵀx − y).
 
-    ``fast_kernel = "least_squares"`` declares that the compiled engine (:mod:`numerics.fast`) may run this model
+    ``fast_kernel = "least_squares"`` declares that the compiled engine (:mod:`numerics.engine.fast`) may run this model
     (a subclass that changes the gradient must set it to None)."""
 
     fast_kernel = "least_squares"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParameterError, require_int_in_range
+from numerics.errors import ParameterError, require_int_in_range
 
 
 def as_seed_sequence(seed) -> np.random.SeedSequence:

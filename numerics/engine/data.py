@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ParameterError, require_int_in_range
-from .rng import as_generator
+from numerics.errors import ParameterError, require_int_in_range
+from numerics.engine.rng import as_generator
 
 
 @dataclass(frozen=True)

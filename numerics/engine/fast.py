@@ -1,11 +1,11 @@
 """Fast path of the replica engine: least-squares minibatch SGD with counter-based random streams.
 
-Same dynamics as :func:`numerics.sgd.run_sgd` (ℓ = ½(wᵀx − y)², L = mean over samples,
+Same dynamics as :func:`numerics.engine.sgd.run_sgd` (ℓ = ½(wᵀx − y)², L = mean over samples,
 w_{k+1} = w_k − η ĝ_k, ĝ_k the mean of the per-sample gradients x_i (wᵀx_i − y_i) over the minibatch)
 for ``sampling="with_replacement"`` (B indices i.i.d. uniform on 0..P−1) and ``"without_replacement"``
 (a uniform B-subset each step, drawn by Floyd's algorithm), but with a different source of randomness:
 
-Counter-based streams (:mod:`numerics.streams`): the minibatch of replica r at step k is a pure function
+Counter-based streams (:mod:`numerics.engine.streams`): the minibatch of replica r at step k is a pure function
 of (seed, r, k), so results do not depend on the number of threads, on how replicas are blocked, nor on how
 a run is cut into segments (``block_size`` is ignored). They are statistically identical to the reference
 engine's but not bitwise equal to it (numpy's PCG64 streams per block are not reproduced).
@@ -45,13 +45,14 @@ import numpy as np
 
 from derivations.conventions import FINITE_IID_SAMPLING
 
-from . import limits
-from .data import Dataset
-from .errors import DivergenceError, ParameterError, require_choice
-from .progress import bar as progress_bar
-from .replicas import Observer, SecondMomentObserver, SGDRun, initial_weights
-from .streams import (HAVE_NUMBA, MASK32, SHIFT32, counter_word, draw_indices, draw_minibatches, mix, replica_key,
-                      seed_words)
+from numerics.engine import limits
+from numerics.engine.data import Dataset
+from numerics.errors import DivergenceError, ParameterError, require_choice
+from numerics.engine.progress import bar as progress_bar
+from numerics.engine.replicas import Observer, SecondMomentObserver, SGDRun, initial_weights
+from numerics.engine.streams import (
+    HAVE_NUMBA, MASK32, SHIFT32, counter_word, draw_indices, draw_minibatches, mix, replica_key, seed_words,
+)
 
 FAST_SAMPLING = FINITE_IID_SAMPLING  # the fast engine runs the finite-data schemes with independent steps
 KERNELS = ("primal", "dual")
@@ -71,7 +72,7 @@ if HAVE_NUMBA:  # numba is a dependency; where it has no wheel the numpy fallbac
     from numba.core import cgutils
     from numba.extending import intrinsic
 
-    from .streams import bounded
+    from numerics.engine.streams import bounded
 
     _jit = numba.njit(cache=True, inline="always")
 

@@ -16,11 +16,11 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from .data import Dataset
-from .errors import ParameterError, require_int_in_range, require_positive
-from .linreg import least_squares_solution, minibatch_scale
-from .rng import as_generator
-from .stats import PowerLawFit, power_law_fit
+from numerics.engine.data import Dataset
+from numerics.errors import ParameterError, require_int_in_range, require_positive
+from numerics.models.linreg import least_squares_solution, minibatch_scale
+from numerics.engine.rng import as_generator
+from numerics.stats import PowerLawFit, power_law_fit
 
 
 # --------------------------------------------------------------------------- data with K outputs
@@ -28,7 +28,7 @@ from .stats import PowerLawFit, power_law_fit
 class MultiOutputDataset(Dataset):
     """P fixed samples with vector targets: inputs ``X`` (P, N), targets ``y`` (P, K) (a (P,) target is K = 1).
 
-    A :class:`numerics.data.Dataset` for :func:`numerics.sgd.run_sgd` (which indexes ``X`` and ``y`` per
+    A :class:`numerics.engine.data.Dataset` for :func:`numerics.engine.sgd.run_sgd` (which indexes ``X`` and ``y`` per
     minibatch); only the target shape check differs (``Dataset`` takes scalar targets).
     """
 

@@ -21,8 +21,8 @@ import sympy as sp
 
 import derivations
 
-from .errors import ParameterError
-from .linreg import SecondMomentOperator, hessian, minibatch_scale, noise_covariance
+from numerics.errors import ParameterError
+from numerics.models.linreg import SecondMomentOperator, hessian, minibatch_scale, noise_covariance
 
 
 def predictor(name: str, parameters: Sequence[sp.Basic], expression: str | None = None) -> Callable:
@@ -93,7 +93,7 @@ def solve_linear_matrix_equation(name: str, unknown: str, values: Mapping[str, A
 def stationary_covariances(X, y, eta: float, batch_size: int, sampling: str) -> tuple[np.ndarray, np.ndarray]:
     """(exact discrete S, continuum Σ) of SGD on least squares at ŵ from the registered derivations
     ``linreg.discrete_stationary_covariance`` and ``linreg.stationary_covariance``, for the data's H,
-    C_* = C(ŵ), 𝓜 and κ. (``numerics.linreg`` solves the same equations faster, for large N; tested equal.)"""
+    C_* = C(ŵ), 𝓜 and κ. (``numerics.models.linreg`` solves the same equations faster, for large N; tested equal.)"""
     kappa = minibatch_scale(batch_size, sampling, X.shape[0])
     values = {"H": hessian(X), "C_*": noise_covariance(X, y), "eta": eta, "kappa": kappa}
     exact = solve_linear_matrix_equation("linreg.discrete_stationary_covariance", "S", values,

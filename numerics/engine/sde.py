@@ -39,10 +39,10 @@ import sympy as sp
 from derivations.errors import ParameterError, UnknownNameError
 from derivations.calculus.sde import SDE
 
-from . import limits
-from .errors import DivergenceError, require_int_in_range, require_positive
-from .progress import bar as progress_bar
-from .rng import as_generator
+from numerics.engine import limits
+from numerics.errors import DivergenceError, require_int_in_range, require_positive
+from numerics.engine.progress import bar as progress_bar
+from numerics.engine.rng import as_generator
 
 __all__ = [
     "DivergenceError",
@@ -520,7 +520,7 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
     ``sde`` is an :class:`~derivations.calculus.sde.ItoSDE` (compiled here with ``parameters``) or a
     :class:`CompiledSDE` from :func:`compile_sde` (reuse it across calls to lambdify once).
     ``x0``: a number, shape (n,), or shape (n_paths, n). ``seed``: non-negative int or
-    ``SeedSequence`` (stream ``numpy.random.default_rng(seed)``; see ``numerics.rng``); or give
+    ``SeedSequence`` (stream ``numpy.random.default_rng(seed)``; see ``numerics.engine.rng``); or give
     ``brownian_increments`` of shape (n_steps, n_paths, m), independent standard increments with
     variance Δt (see :func:`brownian_increments`,
     :func:`coarsen_increments`), to reuse the same Brownian paths at several step sizes.
@@ -529,8 +529,8 @@ def integrate(sde: SDE | CompiledSDE, x0, t1: float, n_steps: int, n_paths: int,
     with ``seed=None`` the bridge points, where any are needed, come from fresh entropy).
     ``save_every=k`` saves every k-th step (and always t0 and t1); by default only t0 and t1.
 
-    Runs beyond the caps of :mod:`numerics.limits` (steps, memory) are refused before they start;
-    ``progress`` (None: the process-wide setting of :mod:`numerics.progress`) shows a bar with an ETA.
+    Runs beyond the caps of :mod:`numerics.engine.limits` (steps, memory) are refused before they start;
+    ``progress`` (None: the process-wide setting of :mod:`numerics.engine.progress`) shows a bar with an ETA.
 
     Returns :class:`SDESolution` with ``values`` of shape (n_saved, n_paths, n).
     Raises :class:`numerics.errors.DivergenceError` (message naming the step and time; ``.step``

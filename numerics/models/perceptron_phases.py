@@ -1,4 +1,4 @@
-"""Phase diagrams of the SGD perceptron: a replica-mean observable of :func:`numerics.perceptron.train` over a
+"""Phase diagrams of the SGD perceptron: a replica-mean observable of :func:`numerics.models.perceptron.train` over a
 grid of two training parameters, as a heat map.
 
 Diagrams of seed 002: the (B, η) plane with the crossover batch size B* marked (a report figure of
@@ -15,14 +15,14 @@ from typing import Sequence
 
 import numpy as np
 
-from .perceptron import replica_mean_of, train
-from .grid import map_grid
+from numerics.models.perceptron import replica_mean_of, train
+from numerics.engine.grid import map_grid
 
 
 def phase_grid(base: dict, row: str, row_values: Sequence, col: str, col_values: Sequence,
                key: str = "test_error", seed: int = 0) -> np.ndarray:
     """Replica means of ``key`` (len(row_values), len(col_values)) from ``train(dict(base, row=r, col=c))``;
-    grid point i trains with ``task_seed(seed, i)`` (:func:`numerics.grid.map_grid`)."""
+    grid point i trains with ``task_seed(seed, i)`` (:func:`numerics.engine.grid.map_grid`)."""
     grid = [dict(base, **{row: r, col: c}) for r in row_values for c in col_values]
     results = map_grid(f"perceptron.phase.{row}.{col}", train, grid, seed)
     means, _ = replica_mean_of(results, key)

@@ -3,7 +3,7 @@ dask.distributed, with every finished task saved at once in a SQLite result stor
 
 Reproducibility. A task's result depends on its parameters and seed only. :func:`sweep` gives the task at
 index i of a grid the seed :func:`task_seed` (seed, i) — a 64-bit integer drawn from
-``SeedSequence(seed, spawn_key=(i,))`` (``numerics.rng.child_seed``) — so the results are bitwise identical
+``SeedSequence(seed, spawn_key=(i,))`` (``numerics.engine.rng.child_seed``) — so the results are bitwise identical
 whatever the executor and the number of workers. Results travel as canonical JSON (floats written with
 ``repr``, which round-trips exactly), the same way whether they were just computed or read back from the store.
 
@@ -36,9 +36,9 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import ParameterError, SgdNoiseError, require_int_in_range
-from .progress import bar as progress_bar
-from .rng import task_seed
+from numerics.errors import ParameterError, SgdNoiseError, require_int_in_range
+from numerics.engine.progress import bar as progress_bar
+from numerics.engine.rng import task_seed
 
 __all__ = ["Task", "Outcome", "SweepInterrupted", "task_seed", "sweep", "run_tasks", "canonical_json",
            "package_version", "SerialExecutor", "ProcessExecutor", "DaskExecutor", "make_executor",
@@ -448,7 +448,7 @@ def run_tasks(tasks: Sequence[Task], executor=None, store: ResultStore | None = 
 def sweep(name: str, function: Callable[[dict, int], Any], grid: Iterable[dict], seed: int = 0, executor=None,
           store: ResultStore | None = None) -> list:
     """Results of ``function(params, task_seed(seed, i))`` for the i-th parameter dict of ``grid``, in order.
-    A progress bar with an ETA follows the tasks where :mod:`numerics.progress` is enabled (the command line)."""
+    A progress bar with an ETA follows the tasks where :mod:`numerics.engine.progress` is enabled (the command line)."""
     tasks = [Task(name, function, dict(params), task_seed(seed, i)) for i, params in enumerate(grid)]
     with progress_bar(len(tasks), name, unit="task") as bar:
         return [o.value for o in run_tasks(tasks, executor, store, on_outcome=lambda o: bar.update())]
@@ -463,6 +463,6 @@ class CheckFunction:
     check: str
 
     def __call__(self, params: dict, seed: int) -> dict:
-        from .verify import get_check  # imported where needed: a plain sweep does not load scipy
+        from numerics.verify import get_check
 
         return get_check(self.check).run(dict(params), seed).to_json()

@@ -1,4 +1,4 @@
-"""Counter-based random streams of the compiled engines (:mod:`numerics.fast`, :mod:`numerics.hinge_kernel`).
+"""Counter-based random streams of the compiled engines (:mod:`numerics.engine.fast`, :mod:`numerics.engine.hinge_kernel`).
 
 The 32-bit draw d = 0..B−1 of replica r at step k (k = 1, 2, …) is a pure function of (seed, r, k, d): with
 mix = the SplitMix64 finaliser (a bijection of 64-bit words), γ = 0x9E3779B97F4A7C15,
@@ -22,7 +22,7 @@ import functools
 
 import numpy as np
 
-from .rng import as_seed_sequence
+from numerics.engine.rng import as_seed_sequence
 
 try:  # numba is a dependency; where it has no wheel the numpy functions below draw the same streams
     import numba

@@ -1,6 +1,6 @@
 """Monte Carlo measurements built on the replica engine, shared by several checks.
 
-A measurement runs SGD on a model (:mod:`numerics.sgd`, :mod:`numerics.models`) and returns an estimate with its
+A measurement runs SGD on a model (:mod:`numerics.engine.sgd`, :mod:`numerics.models`) and returns an estimate with its
 standard error (:mod:`numerics.stats`); checks compare such estimates with their derivations' predictions.
 """
 
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import Dataset
-from .linreg import hessian, least_squares_solution
-from .models import LeastSquares
-from .sgd import MomentObserver, run_sgd
-from .stats import Estimate, replica_mean
+from numerics.engine.data import Dataset
+from numerics.models.linreg import hessian, least_squares_solution
+from numerics.models import LeastSquares
+from numerics.engine.sgd import MomentObserver, run_sgd
+from numerics.stats import Estimate, replica_mean
 
 
 def measure_stationary_covariance(X, y, *, eta, batch_size, sampling, n_replicas, burn_in_relaxations,

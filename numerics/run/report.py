@@ -26,7 +26,7 @@ from typing import Iterable, Protocol
 
 import numpy as np
 
-from .verify import CheckResult, get_check
+from numerics.verify import CheckResult, get_check
 
 __all__ = ["PAPERS", "paper_of", "FiguresHook", "figures_hook", "Entry", "make_figures",
            "write_report"]

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import DivergenceError, ParameterError, require_choice, require_int_in_range, require_positive
-from .progress import bar as progress_bar
-from .rng import as_generator
+from numerics.errors import DivergenceError, ParameterError, require_choice, require_int_in_range, require_positive
+from numerics.engine.progress import bar as progress_bar
+from numerics.engine.rng import as_generator
 
 LOSSES = ("mse", "softmax_mse", "ce")
 

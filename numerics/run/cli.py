@@ -18,8 +18,9 @@ from pathlib import Path
 import derivations
 from derivations import latex as latex_mod
 
-from . import progress, verify
-from .errors import ParameterError, SgdNoiseError, UnknownNameError, require_int_in_range
+from numerics.engine import progress
+from numerics import verify
+from numerics.errors import ParameterError, SgdNoiseError, UnknownNameError, require_int_in_range
 
 PDFLATEX_HINT = ("for the PDF install pdflatex, e.g. apt-get install --no-install-recommends texlive-latex-base "
                  "texlive-latex-recommended")
@@ -119,7 +120,7 @@ def _cmd_check(args) -> int:
 
 def _warn_without_numba() -> None:
     """One line, before a long run, where numba (a dependency) could not be installed on this platform."""
-    from .streams import HAVE_NUMBA
+    from numerics.engine.streams import HAVE_NUMBA
 
     if not HAVE_NUMBA:
         print("sgdnoise: numba is not available: the compiled kernels fall back to numpy and the perceptron checks "
@@ -146,7 +147,7 @@ def _cmd_reproduce(args) -> int:
     """Derivations → LaTeX (+ PDF) → every check (sweep runner + result store: resumable) → figures → report."""
     from tqdm.auto import tqdm
 
-    from . import report, sweeps
+    from numerics.run import report, sweeps
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -221,7 +222,7 @@ def _cmd_reproduce(args) -> int:
 
 def _cmd_store(args) -> int:
     """``store info``: what the result store of an output directory holds; ``store clear``: delete results."""
-    from . import sweeps
+    from numerics.run import sweeps
 
     path = Path(args.output) / sweeps.STORE_FILENAME
     if not path.exists():

@@ -24,11 +24,11 @@ from scipy import stats as sps
 from derivations.model import SGDModel
 from derivations.calculus.stationary import StationaryDensity
 
-from .verify import CheckResult, Comparison, comparison_result
-from .data import GaussianTeacher
-from .errors import ParameterError, require_int_in_range, require_positive
-from .sgd import MomentObserver, TrajectoryObserver, run_sgd
-from .stats import ks_test, replica_mean
+from numerics.verify import CheckResult, Comparison, comparison_result
+from numerics.engine.data import GaussianTeacher
+from numerics.errors import ParameterError, require_int_in_range, require_positive
+from numerics.engine.sgd import MomentObserver, TrajectoryObserver, run_sgd
+from numerics.stats import ks_test, replica_mean
 
 __all__ = ["UserModel", "UserData", "compile_model", "verify"]
 
@@ -102,7 +102,7 @@ class UserModel:
 class UserData(GaussianTeacher):
     """The data law of an SGDModel: x ~ N(``input_mean``, ``input_cov``), y = ``label``(x) + ε, ε ~ N(0, σ²).
 
-    A :class:`~numerics.data.GaussianTeacher` (the replica engine's online data model) whose labels come from
+    A :class:`~numerics.engine.data.GaussianTeacher` (the replica engine's online data model) whose labels come from
     the user's teacher expression: the inherited linear ``teacher`` vector is zero and unused.
     """
 

@@ -5,7 +5,7 @@ Sampling schemes (ARCHITECTURE.md): ``with_replacement``, ``without_replacement`
 per step, independent across steps), ``epoch`` (random reshuffling: P // B minibatches per epoch; a
 last incomplete minibatch is dropped) and ``online`` (fresh samples from a data model every step).
 
-Observers and the run record live in :mod:`numerics.replicas` (shared with the fast engine) and are
+Observers and the run record live in :mod:`numerics.engine.replicas` (shared with the fast engine) and are
 importable from here. Replicas run in blocks of ``block_size``; block b draws from ``SeedSequence(seed)``'s b-th child, so
 the result depends on (seed, block_size) but not on how blocks are scheduled.
 """
@@ -18,11 +18,11 @@ import numpy as np
 
 from derivations.conventions import SAMPLING_SCHEMES
 
-from . import limits, progress as progress_bars
-from .data import Dataset
-from .errors import DivergenceError, ParameterError, require_choice, require_int_in_range, require_positive
-from .replicas import MomentObserver, Observer, SGDRun, TrajectoryObserver, initial_weights
-from .rng import child_seed
+from numerics.engine import limits, progress as progress_bars
+from numerics.engine.data import Dataset
+from numerics.errors import DivergenceError, ParameterError, require_choice, require_int_in_range, require_positive
+from numerics.engine.replicas import MomentObserver, Observer, SGDRun, TrajectoryObserver, initial_weights
+from numerics.engine.rng import child_seed
 
 BACKENDS = ("numpy", "fast", "auto")
 
@@ -73,13 +73,13 @@ def run_sgd(model, data, *, eta: float, batch_size: int, n_steps: int,
     once they satisfy it (e.g. a perceptron fitting all training margins); the step is recorded in
     ``run.info["stopped_at"]`` (−1: never stopped). A block ends early when all its replicas stopped:
     observers see the frozen weights until then and nothing after (trajectories stay NaN there).
-    Runs beyond the caps of :mod:`numerics.limits` (steps per run, memory) are refused before they start;
-    ``progress`` (None: the process-wide setting of :mod:`numerics.progress`) shows a bar with an ETA.
+    Runs beyond the caps of :mod:`numerics.engine.limits` (steps per run, memory) are refused before they start;
+    ``progress`` (None: the process-wide setting of :mod:`numerics.engine.progress`) shows a bar with an ETA.
     Models that know their stability bound (``model.check_stability(data, eta, batch_size, sampling)``,
     e.g. least squares) refuse an unstable η before running unless ``check_stability=False``.
 
     ``backend``: "numpy" (default; this engine, streams seeded per block of ``block_size`` replicas);
-    "fast" (:mod:`numerics.fast`: least squares with/without replacement only, no ``stop_when``; numba
+    "fast" (:mod:`numerics.engine.fast`: least squares with/without replacement only, no ``stop_when``; numba
     kernel, or its numpy fallback without numba; counter-based streams keyed by (seed, replica, step),
     so ``block_size`` does not matter; statistically identical to "numpy", not bitwise); "auto" ("fast"
     when the problem allows it, numba is installed and the observers need few kernel launches, else "numpy").
@@ -106,7 +106,7 @@ def run_sgd(model, data, *, eta: float, batch_size: int, n_steps: int,
     if check_stability and hasattr(model, "check_stability"):
         model.check_stability(data, eta, batch_size, sampling)
     if backend != "numpy":
-        from . import fast
+        from numerics.engine import fast
 
         reason = fast.fast_path_reason(model, data, sampling, stop_when)
         if backend == "fast" and reason:

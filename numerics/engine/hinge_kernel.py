@@ -1,10 +1,10 @@
 """Compiled SGD for the centred hinge perceptron until every training margin is satisfied.
 
 Same dynamics as ``run_sgd(HingePerceptron(...), index_data(P), stop_when=model.fitted)`` (see
-:mod:`numerics.perceptron`): margins h_μ = z_μ·w with z_μ = y_μ x_μ/√d, weights measured from w₀ (start at 0),
+:mod:`numerics.models.perceptron`): margins h_μ = z_μ·w with z_μ = y_μ x_μ/√d, weights measured from w₀ (start at 0),
 w_{k+1} = w_k + (η/B) Σ_{b} z_{i_b} Θ(κ − h_{i_b}) (the mean hinge gradient over the minibatch), t = ηk.
 Minibatches: B indices i.i.d. uniform on 0..P−1 ("with replacement", the counter-based streams of
-:mod:`numerics.streams`, keyed by (seed, replica, step), so results do not depend on threads) or every index
+:mod:`numerics.engine.streams`, keyed by (seed, replica, step), so results do not depend on threads) or every index
 every step (gradient descent, ``full_batch``).
 
 Why a kernel of its own: training to zero loss takes up to ~10⁶ steps at the P of the phase diagrams and the
@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParameterError
-from .streams import HAVE_NUMBA, MASK32, SHIFT32, draw_minibatches, replica_key, seed_words, stream_word
+from numerics.errors import ParameterError
+from numerics.engine.streams import HAVE_NUMBA, MASK32, SHIFT32, draw_minibatches, replica_key, seed_words, stream_word
 
 if HAVE_NUMBA:
     import numba
 
-    from .streams import bounded
+    from numerics.engine.streams import bounded
 
     @numba.njit(cache=True, parallel=True)
     def _train_kernel(Z, kappa, eta, B, full_batch, n_steps, check_every, s0, s1, w, last_update, fitted):

@@ -25,7 +25,9 @@ import scipy.sparse.linalg
 
 from derivations.conventions import FINITE_IID_SAMPLING, minibatch_noise_scale
 
-from .errors import ParameterError, UnstableLearningRateError, require_choice, require_int_in_range, require_positive
+from numerics.errors import (
+    ParameterError, UnstableLearningRateError, require_choice, require_int_in_range, require_positive,
+)
 
 DENSE_MAX_FEATURES = 40  # the dense Kronecker system is N² × N²: O(N⁶) beyond this
 
