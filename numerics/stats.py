@@ -50,6 +50,7 @@ __all__ = [
     "PowerLawFit",
     "batch_means",
     "effective_sample_size",
+    "extrapolate_to_zero",
     "false_failure_probability",
     "integrated_autocorrelation_time",
     "ks_test",
@@ -384,6 +385,33 @@ def thin_to_independent(chain: Any, axis: int = 0, factor: float = 2.0, c: float
 
 
 # --------------------------------------------------------------------------- replicas
+def extrapolate_to_zero(x: Any, estimates: list[Estimate], degree: int = 1) -> tuple[Estimate, np.ndarray]:
+    """Richardson extrapolation of estimates measured at ``x`` (e.g. learning rates) to x → 0.
+
+    Entry by entry, a weighted least-squares polynomial of ``degree`` in x (weights 1/stderr²) is fitted to the
+    values; returns the intercept with its propagated standard error (the coefficient covariance (AᵀWA)⁻¹,
+    standard errors taken as exact) and the fit's χ² per entry (len(x) − degree − 1 degrees of freedom), which
+    tells whether the polynomial describes the data. Needs more points than ``degree``.
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1 or len(estimates) != x.size or x.size <= degree:
+        raise ParameterError(f"extrapolate_to_zero needs one estimate per x and more than {degree} points")
+    values = np.stack([np.ravel(np.asarray(e.value, dtype=float)) for e in estimates])  # (K, n)
+    errors = np.stack([np.ravel(np.broadcast_to(np.asarray(e.stderr, dtype=float), np.shape(e.value))) for e in estimates])
+    if np.any(errors <= 0):
+        raise ParameterError("extrapolate_to_zero needs positive standard errors")
+    A = np.vander(x, degree + 1, increasing=True)  # columns 1, x, x², ...
+    intercept, stderr, chi2 = (np.empty(values.shape[1]) for _ in range(3))
+    for j in range(values.shape[1]):
+        w = 1.0 / errors[:, j] ** 2
+        cov = np.linalg.inv(A.T @ (w[:, None] * A))
+        coef = cov @ (A.T @ (w * values[:, j]))
+        intercept[j], stderr[j] = coef[0], math.sqrt(cov[0, 0])
+        chi2[j] = float(np.sum(w * (values[:, j] - A @ coef) ** 2))
+    shape = np.shape(estimates[0].value)
+    return Estimate(intercept.reshape(shape), stderr.reshape(shape)), chi2.reshape(shape)
+
+
 def replica_mean(values: Any, axis: int = 0) -> Estimate:
     """Mean over independent replicas with standard error ``std / sqrt(R)`` (``ddof=1``)::
 

@@ -10,6 +10,8 @@ flakiness.  Usage errors (negative standard errors, mismatched shapes) raise
 * :func:`assert_mc_rejects` — the negative-control twin: a wrong prediction
   must be rejected by the same data at the same threshold.
 * :func:`assert_follows_density` — Kolmogorov–Smirnov test against a CDF.
+* :func:`assert_confirmed` — a check's result (e.g. of :func:`numerics.verify.user_model.verify`)
+  is CONFIRMED: agreement without a floor and every mutant rejected.
 * :func:`assert_exponent_in` / :func:`assert_exponent_close` — power-law
   exponent confidence interval vs a range / a value.
 
@@ -38,6 +40,7 @@ from numerics.stats import (
 )
 
 __all__ = [
+    "assert_confirmed",
     "assert_exponent_close",
     "assert_exponent_in",
     "assert_follows_density",
@@ -391,3 +394,12 @@ def assert_exponent_close(x: Any, y: Any, expected: float, confidence: float = 0
         f"false-failure probability {1 - fit.confidence:.3g})\n"
         + _fit_message(fit, "expected exponent", f"{expected:g}")
     )
+
+
+def assert_confirmed(result: Any) -> None:
+    """Assert that a check's result (a :class:`numerics.verify.CheckResult`, e.g. from
+    :func:`numerics.verify.user_model.verify` or ``get_check(name)()``) is CONFIRMED: every row agrees within its
+    threshold, no floor, and every mutant is rejected on the same data. The failure message is the result's table
+    (rows, verdict, resolving power, which mutants survived)."""
+    if result.verdict != "CONFIRMED":
+        raise AssertionError(f"{result.check} is {result.verdict}, not CONFIRMED\n{result.table()}")

@@ -1,8 +1,11 @@
 """The statistical suite is not flaky: every registered check under 20 seeds (slow).
 
-Run with ``python -m pytest -m slow tests/test_seed_robustness.py -s``; it prints a table of
-failures per check. Target: no failure at the stated thresholds, every negative control rejected.
+Run with ``python -m pytest -m slow tests/test_seed_robustness.py -s``; it prints, per check, its verdict under
+each seed. Target: every exact-theory check CONFIRMED under every seed (every mutant rejected); a verdict of a
+paper's approximate claim that flips between seeds is printed as a finding.
 """
+
+from collections import Counter
 
 import pytest
 
@@ -14,13 +17,11 @@ SEEDS = range(100, 120)
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # 20 full runs of a check: the default per-test limit is for one
 @pytest.mark.parametrize("name", check_names())
-def test_check_passes_and_rejects_control_under_20_seeds(name):
-    failures, not_rejected = [], []
-    for seed in SEEDS:
-        result = get_check(name)(seed=seed)
-        if not result.agrees:
-            failures.append((seed, result.max_abs_z))
-        if not result.negative_control.rejected:
-            not_rejected.append(seed)
-    print(f"{name}: {len(failures)}/20 seeds failed {failures}; control not rejected for seeds {not_rejected}")
-    assert not failures and not not_rejected
+def test_check_verdict_under_20_seeds(name):
+    check = get_check(name)
+    verdicts = {seed: check(seed=seed).verdict for seed in SEEDS}
+    counts = Counter(verdicts.values())
+    print(f"{name}: " + ", ".join(f"{v} {n}/20" for v, n in counts.items())
+          + ("" if len(counts) == 1 else "  (flips between seeds: " + ", ".join(f"{s}: {v}" for s, v in verdicts.items()) + ")"))
+    if check.exact:
+        assert counts == Counter({"CONFIRMED": len(SEEDS)}), verdicts

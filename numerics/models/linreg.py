@@ -137,6 +137,11 @@ def max_stable_eta(X, batch_size: int, sampling: str = "with_replacement") -> fl
     Always ≤ 2/λ_max(H), the bound of the mean dynamics E δ_{k+1} = (I − ηH) E δ_k.
     """
     X = np.asarray(X, dtype=float)
+    scale = float(np.max(np.abs(X))) if X.size else 0.0
+    if not (scale > 0 and np.isfinite(scale)):
+        raise ParameterError("no stable learning rate found: the data X are zero or not finite")
+    if scale != 1.0:  # ρ depends on η and X only through η X Xᵀ: solve for X/scale (no overflow at tiny or huge X)
+        return max_stable_eta(X / scale, batch_size, sampling) / scale ** 2
     upper = 2.0 / np.linalg.eigvalsh(hessian(X))[-1]
     radius = lambda e: second_moment_spectral_radius(X, e, batch_size, sampling) - 1.0  # noqa: E731
     if radius(upper) < 0:

@@ -115,7 +115,7 @@ def _cmd_check(args) -> int:
     _warn_without_numba()
     progress.enable()
     results = _run_checks(names, args.scale, args.param, args.seed, args.json)
-    return 0 if all(r.passed for r in results) else 1
+    return 1 if any(verify.get_check(r.check).fails(r) for r in results) else 0
 
 
 def _warn_without_numba() -> None:
@@ -174,8 +174,8 @@ def _cmd_reproduce(args) -> int:
     bar = tqdm(total=len(tasks), desc="checks", unit="check", file=sys.stderr)
 
     def progress(o):
-        verdict = "ERROR" if not o.ok else ("pass" if o.value["passed"] else "FAIL")
-        tqdm.write(f"  {verdict:<5} {o.task.name}  ({'stored' if o.cached else f'{o.runtime_s:.1f} s'})")
+        verdict = "ERROR" if not o.ok else o.value["verdict"]
+        tqdm.write(f"  {verdict:<12} {o.task.name}  ({'stored' if o.cached else f'{o.runtime_s:.1f} s'})")
         bar.set_postfix_str(o.task.name, refresh=False)
         bar.update(1)
 
@@ -211,10 +211,9 @@ def _cmd_reproduce(args) -> int:
                 documents=documents + [("checks.jsonl", "checks.jsonl")],
                 derivations=[(n, derivations.get(n).title) for n in derivation_names])
     paths = report.write_report(out, entries, meta)
-    passed = sum(e.verdict == "PASS" for e in entries)
-    failed = [e.name for e in entries if e.verdict != "PASS"]
-    problems = ([f"FAILED: {', '.join(failed)}"] if failed else []) + problems
-    print(f"{passed}/{len(entries)} checks passed ({meta['n_cached']} from the store); "
+    failed = [f"{e.name} ({e.verdict})" for e in entries if e.result is None or verify.get_check(e.name).fails(e.result)]
+    problems = ([f"failing (errors, exact theories not CONFIRMED): {', '.join(failed)}"] if failed else []) + problems
+    print(f"{report.verdict_counts(entries)} ({meta['n_cached']} from the store); "
           f"{len(derivation_names)} derivations{' + PDF' if len(documents) > 1 else ''}; "
           f"{elapsed:.0f} s; report {paths['html']}" + (f" — {'; '.join(problems)}" if problems else ""))
     return 1 if problems else 0

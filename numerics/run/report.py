@@ -106,7 +106,7 @@ def generic_figure(result: CheckResult, directory: Path, z: float = 5.0) -> Path
         ax_m.legend(loc="best", fontsize=8)
     scale = measured_axis_scale(predicted, [r.measured for r in rows])
     ax_m.set(xlabel="predicted", ylabel="measured ± stderr", title="measured vs predicted", xscale=scale, yscale=scale)
-    fig.suptitle(f"{result.check}: {'PASSED' if result.passed else 'FAILED'}")
+    fig.suptitle(f"{result.check}: {result.verdict}")
     if scale == "linear":
         ax_m.ticklabel_format(style="sci", scilimits=(-3, 4))
     path = directory / f"{_file_stem(result.check)}.png"
@@ -143,9 +143,18 @@ class Entry:
 
     @property
     def verdict(self) -> str:
-        if self.result is None:
-            return "ERROR"
-        return "PASS" if self.result.passed else "FAIL"
+        """CONFIRMED, REFUTED, INCONCLUSIVE (the result's) or ERROR (no result)."""
+        return "ERROR" if self.result is None else self.result.verdict
+
+
+def verdict_counts(entries: list[Entry]) -> str:
+    """E.g. "12 CONFIRMED, 2 REFUTED, 2 INCONCLUSIVE of 16 checks"."""
+    counts = {v: sum(e.verdict == v for e in entries) for v in ("CONFIRMED", "REFUTED", "INCONCLUSIVE", "ERROR")}
+    return ", ".join(f"{n} {v}" for v, n in counts.items() if n) + f" of {len(entries)} checks"
+
+
+def _resolving(r: CheckResult) -> str:
+    return "—" if r.resolving_power is None else f"±{100 * r.resolving_power:.2g} %"
 
 
 def _fmt(x: float) -> str:
@@ -155,10 +164,12 @@ def _fmt(x: float) -> str:
 def _blocks(entries: list[Entry], meta: dict) -> list[tuple]:
     """The report as blocks, rendered alike to Markdown and HTML: ("h", level, text), ("p", text),
     ("table", header, rows), ("links", [(text, href)]), ("pre", text), ("img", path, caption)."""
-    n_pass = sum(e.verdict == "PASS" for e in entries)
-    bad = [f"{e.name} ({e.verdict})" for e in entries if e.verdict != "PASS"]
     blocks = [("h", 1, "sgdnoise — reproduction report"),
-              ("p", f"{n_pass}/{len(entries)} claims pass" + (f"; not passing: {', '.join(bad)}" if bad else "") + "."),
+              ("p", f"{verdict_counts(entries)}. CONFIRMED: every row agrees within |z| <= 5 of its standard error (no "
+                    "floor) and every mutant — a plausible wrong prediction — is rejected on the same data; REFUTED: "
+                    "the data reject the prediction; INCONCLUSIVE: neither (a mutant survives, a bound is not "
+                    "established, or the theory is approximate without its computed correction). Resolving power: "
+                    "the smallest relative change of the predicted effect that the data reject."),
               ("p", f"scale {meta.get('scale')}, seed {meta.get('seed')}, sgdnoise {meta.get('version')}, "
                     f"executor: {meta.get('executor')}, {meta.get('n_cached', 0)} of {len(entries)} results from the "
                     f"store {meta.get('store', '')}, total {meta.get('runtime_s', 0):.0f} s.")]
@@ -170,10 +181,11 @@ def _blocks(entries: list[Entry], meta: dict) -> list[tuple]:
         if not group:
             continue
         blocks.append(("h", 2, paper))
-        blocks.append(("table", ["claim (check)", "verdict", "max |z|", "negative control", "runtime"],
+        blocks.append(("table", ["claim (check)", "verdict", "max |z|", "resolving power", "mutants rejected", "runtime"],
                        [[e.name, e.verdict,
                          f"{e.result.max_abs_z:.2f}" if e.result else "—",
-                         ("rejected" if e.result.negative_control.rejected else "NOT rejected") if e.result else "—",
+                         _resolving(e.result) if e.result else "—",
+                         f"{sum(m.rejected for m in e.result.mutants)}/{len(e.result.mutants)}" if e.result else "—",
                          f"{e.result.runtime_s:.1f} s" + (" (stored)" if e.cached else "") if e.result else "—"]
                         for e in group]))
     blocks.append(("h", 2, "Details"))
@@ -188,13 +200,13 @@ def _blocks(entries: list[Entry], meta: dict) -> list[tuple]:
         blocks.append(("p", f"seed {r.seed}; parameters: "
                             + ", ".join(f"{k}={v}" for k, v in sorted(r.params.items())) + f"; rerun: {rerun}"))
         blocks.append(("table", ["quantity", "predicted", "measured", "stderr", "z"],
-                       [[row.quantity + ("" if row.rule == "agree" else f" (criterion: measured {row.rule} the bound)"),
+                       [[row.quantity + {"agree": "", "approx": " (approximate theory: reported, not judged)"}.get(
+                           row.rule, f" (criterion: measured {row.rule} the bound)"),
                          _fmt(row.predicted), _fmt(row.measured), _fmt(row.stderr), f"{row.z:.2f}"]
                         for row in r.rows]))
-        nc = r.negative_control
-        blocks.append(("p", f"tolerance: {r.tolerance}"))
-        blocks.append(("p", f"negative control: {nc.description} — {'rejected' if nc.rejected else 'NOT rejected'} "
-                            f"(max |z| = {nc.max_abs_z:.1f} in units of the tolerance)"))
+        blocks.append(("p", f"tolerance: {r.tolerance}; resolving power {_resolving(r)}"))
+        blocks += [("p", f"mutant: {m.description} — {'rejected' if m.rejected else 'NOT rejected'} "
+                         f"(max |z| = {m.max_abs_z:.1f})") for m in r.mutants]
         for note in r.notes + e.notes:
             blocks.append(("p", f"note: {note}"))
     blocks.append(("h", 2, "Figures"))
@@ -235,13 +247,13 @@ def _markdown(blocks, directory: Path) -> str:
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
-th{background:#f3f3f3}td.PASS{background:#d9f2d9;font-weight:bold}td.FAIL,td.ERROR{background:#f7d4d4;font-weight:bold}
+th{background:#f3f3f3}td.CONFIRMED{background:#d9f2d9;font-weight:bold}td.REFUTED,td.ERROR{background:#f7d4d4;font-weight:bold}td.INCONCLUSIVE{background:#fbeed0;font-weight:bold}
 img{max-width:100%}pre{background:#f6f6f6;padding:.6em;overflow-x:auto}h2{border-bottom:1px solid #ddd}"""
 
 
 def _html_cells(row, tag: str) -> str:
     """Table cells; verdict cells get a class (coloured by the style sheet)."""
-    return "".join(f'<{tag} class="{c}">{c}</{tag}>' if c in ("PASS", "FAIL", "ERROR")
+    return "".join(f'<{tag} class="{c}">{c}</{tag}>' if c in ("CONFIRMED", "REFUTED", "INCONCLUSIVE", "ERROR")
                    else f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)
 
 

@@ -1,12 +1,12 @@
-"""Verification framework: a derivation's prediction against a Monte Carlo measurement, with a negative control.
+"""Verification framework: a derivation's prediction against a Monte Carlo measurement, with mutants and a verdict.
 
 The check definitions live in :mod:`numerics.checks` (one module per registry prefix); this module holds what
 they are made of (:class:`Check`, :class:`Comparison`, :class:`CheckResult`) and their registry.
 
 A :class:`Check` names the derivation it tests, its default parameters (``quick`` and ``full``), and a
 function (params, seed) → :class:`CheckResult`. Every result carries rows (quantity, predicted, measured,
-stderr, z), a verdict, the tolerance and where it comes from, and a negative control: a plausible wrong
-prediction that the *same* data must reject.
+stderr, z), its *mutants* — plausible wrong predictions judged on the *same* data —, a verdict (CONFIRMED,
+REFUTED, INCONCLUSIVE), its resolving power, and the tolerance and where it comes from.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-RULES = ("agree", "below", "above")
+RULES = ("agree", "below", "above", "approx")
+VERDICTS = ("CONFIRMED", "REFUTED", "INCONCLUSIVE")  # ERROR (the check raised) is the runner's fourth
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,10 @@ class Row:
     """One compared quantity, with z = (measured − predicted)/stderr.
 
     ``rule`` says what the row claims: ``"agree"`` — the measurement agrees with the prediction (|z| within the
-    comparison's threshold, or its stated floor); ``"below"``/``"above"`` — ``predicted`` is a bound and the
-    measurement lies below/above it by more than the threshold (z < −threshold / z > threshold): an extra
-    criterion of a check, established by the data rather than merely not contradicted."""
+    threshold; no floor); ``"below"``/``"above"`` — ``predicted`` is a bound and the measurement lies
+    below/above it by more than the threshold (z < −threshold / z > threshold): a criterion established by the
+    data, not merely not contradicted; ``"approx"`` — a prediction of an approximate theory whose leading
+    correction is not computed: reported with its z, it can neither confirm nor refute (see :meth:`status`)."""
 
     quantity: str
     predicted: float
@@ -47,50 +49,101 @@ class Row:
     stderr: float
     z: float
     rule: str = "agree"
+    baseline: float = 0.0  # what the prediction adds to: resolving power scales predicted − baseline
+
+    def status(self, threshold: float = Z_THRESHOLD) -> str:
+        """``"holds"``, ``"rejected"`` (the data contradict the row's claim beyond the threshold) or
+        ``"undecided"`` (a bound not yet established either way, or an ``approx`` row)."""
+        if self.rule == "approx":
+            return "undecided"
+        if self.rule == "agree":
+            return "holds" if abs(self.z) <= threshold else "rejected"
+        sign = -1.0 if self.rule == "below" else 1.0
+        if sign * self.z > threshold:
+            return "holds"
+        return "rejected" if -sign * self.z > threshold else "undecided"
 
     def holds(self, threshold: float = Z_THRESHOLD) -> bool:
-        """Whether the row's claim holds by its plain z (an ``agree`` row may also pass through a stated floor)."""
-        if self.rule == "below":
-            return self.z < -threshold
-        if self.rule == "above":
-            return self.z > threshold
-        return abs(self.z) <= threshold
+        return self.status(threshold) == "holds"
 
 
 @dataclass(frozen=True)
-class NegativeControl:
+class Mutant:
+    """A plausible wrong prediction, judged on the same data as the prediction: ``rejected`` when some row's
+    |measured − mutant|/stderr exceeds the threshold; ``max_abs_z`` is the largest such |z|."""
+
     description: str
     rejected: bool
     max_abs_z: float
 
+    def __post_init__(self):  # plain Python types, whatever the caller computed them with (JSON, equality)
+        object.__setattr__(self, "rejected", bool(self.rejected))
+        object.__setattr__(self, "max_abs_z", float(self.max_abs_z))
+
+
+def resolving_power(rows: Iterable[Row], threshold: float = Z_THRESHOLD) -> float | None:
+    """The smallest δ such that the data reject the predicted effect scaled by both 1 + δ and 1 − δ.
+
+    A row's effect is e = predicted − baseline (the baseline is 0 unless the row predicts a change of a known
+    value, e.g. E[Δ₁] from Δ₀). Over the ``agree`` rows with e ≠ 0, a scale 1 + δ survives row i iff
+    |m_i − b_i − e_i(1 + δ)| ≤ threshold·s_i, an interval of δ; the survivors are the intersection [lo, hi] and
+    the answer is max(hi, −lo). None when no row can be scaled or the prediction itself (δ = 0) is rejected."""
+    lo, hi, any_row = -math.inf, math.inf, False
+    for r in rows:
+        effect = r.predicted - r.baseline
+        if r.rule != "agree" or effect == 0 or not math.isfinite(r.stderr):
+            continue
+        any_row = True
+        a, b = ((r.measured - r.predicted + s * threshold * r.stderr) / effect for s in (-1, 1))
+        lo, hi = max(lo, min(a, b)), min(hi, max(a, b))
+    if not any_row or not lo <= 0 <= hi:
+        return None
+    return max(hi, -lo)
+
 
 @dataclass(frozen=True, kw_only=True)
 class CheckResult:
-    """The outcome of a check (immutable; built by :func:`comparison_result` only): ``agrees`` — the prediction
-    holds on every row; ``passed`` — it agrees *and* the negative control is rejected."""
+    """The outcome of a check (immutable; built by :func:`comparison_result` only).
+
+    ``verdict``: ``CONFIRMED`` — every row holds (|z| ≤ threshold on plain standard errors, no floor) and every
+    mutant is rejected on the same data; ``REFUTED`` — some row is rejected; ``INCONCLUSIVE`` — no row is
+    rejected but some mutant is not rejected either, a bound is not established, or a row is an approximate
+    theory without its correction. ``resolving_power``: see :func:`resolving_power`."""
 
     check: str
-    passed: bool
+    verdict: str
     params: dict
     seed: int
     rows: list[Row]
-    negative_control: NegativeControl
+    mutants: list[Mutant]
     tolerance: str
     runtime_s: float = 0.0
     notes: list[str] = field(default_factory=list)
-    agrees: bool
+    resolving_power: float | None = None
+
+    @property
+    def passed(self) -> bool:
+        """CONFIRMED."""
+        return self.verdict == "CONFIRMED"
+
+    @property
+    def agrees(self) -> bool:
+        """No row contradicts the prediction (the verdict is not REFUTED)."""
+        return self.verdict != "REFUTED"
+
+    @property
+    def unrejected_mutants(self) -> list[Mutant]:
+        return [m for m in self.mutants if not m.rejected]
 
     @property
     def max_abs_z(self) -> float:
-        return max((abs(r.z) for r in self.rows if r.rule == "agree"), default=0.0)
+        return max((abs(r.z) for r in self.rows if r.rule in ("agree", "approx")), default=0.0)
 
     def to_json(self) -> dict:
-        """The JSON of ``sgdnoise check --json`` (ARCHITECTURE.md), plus tolerance, runtime and notes;
-        :meth:`from_json` inverts it (non-finite floats are written as strings)."""
+        """The JSON of ``sgdnoise check --json`` (ARCHITECTURE.md); :meth:`from_json` inverts it (non-finite
+        floats are written as strings)."""
         out = asdict(self)
-        out["negative_control"] = {"description": self.negative_control.description,
-                                   "rejected": self.negative_control.rejected,
-                                   "max_abs_z": _finite(self.negative_control.max_abs_z)}
+        out["mutants"] = [{k: _finite(v) if isinstance(v, float) else v for k, v in asdict(m).items()} for m in self.mutants]
         out["rows"] = [{k: _finite(v) if isinstance(v, float) else v for k, v in asdict(r).items()} for r in self.rows]
         return out
 
@@ -99,29 +152,29 @@ class CheckResult:
         """The result of ``to_json`` read back; ``runtime_s`` (e.g. from a result store) replaces the recorded one."""
         data = {f.name: payload[f.name] for f in fields(cls) if f.name in payload}
         data["rows"] = [_revive(Row, r) for r in payload["rows"]]
-        data["negative_control"] = _revive(NegativeControl, payload["negative_control"])
+        data["mutants"] = [_revive(Mutant, m) for m in payload["mutants"]]
         data["runtime_s"] = float(payload.get("runtime_s", 0.0) if runtime_s is None else runtime_s)
-        agrees = payload.get("agrees")  # None in results stored before every check set it: fall back on passed
-        data["agrees"] = bool(payload["passed"] if agrees is None else agrees)
         return cls(**data)
 
     def table(self) -> str:
-        """A readable table: quantity, predicted, measured, stderr, z; verdict and negative control below."""
+        """A readable table: quantity, predicted, measured, stderr, z; verdict, resolving power and mutants."""
         head = f"{'quantity':<28} {'predicted':>12} {'measured':>12} {'stderr':>10} {'z':>7}"
-        lines = [f"check {self.check}: {'PASSED' if self.passed else 'FAILED'}  (seed {self.seed}, {self.runtime_s:.1f} s)",
-                 head, "-" * len(head)]
+        lines = [f"check {self.check}: {self.verdict}  (seed {self.seed}, {self.runtime_s:.1f} s)", head, "-" * len(head)]
+        marks = {"agree": "", "below": "  (below the bound)", "above": "  (above the bound)",
+                 "approx": "  (approximate theory: reported, not judged)"}
         lines += [f"{r.quantity:<28} {r.predicted:>12.5g} {r.measured:>12.5g} {r.stderr:>10.3g} {r.z:>7.2f}"
-                  + ("" if r.rule == "agree" else f"  ({r.rule} the bound)") for r in self.rows]
-        nc = self.negative_control
+                  + marks[r.rule] for r in self.rows]
         lines.append(f"tolerance: {self.tolerance}")
-        lines.append(f"negative control: {nc.description} -> {'rejected' if nc.rejected else 'NOT rejected'} "
-                     f"(max |z| = {nc.max_abs_z:.1f})")
+        lines.append("resolving power: " + ("—" if self.resolving_power is None
+                                            else f"rejects the prediction scaled by ±{100 * self.resolving_power:.2g} %"))
+        lines += [f"mutant: {m.description} -> {'rejected' if m.rejected else 'NOT rejected'} (max |z| = {m.max_abs_z:.1f})"
+                  for m in self.mutants]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
 def _finite(x):
-    return x if isinstance(x, (int, str, bool)) or math.isfinite(x) else str(x)
+    return x if isinstance(x, (int, str, bool)) or x is None or math.isfinite(x) else str(x)
 
 
 def _revive(cls, data: dict):
@@ -130,81 +183,85 @@ def _revive(cls, data: dict):
     return cls(**{f.name: float(data[f.name]) if f.type == "float" else data[f.name] for f in fields(cls) if f.name in data})
 
 
+def _z(measured, target, stderr):
+    """(measured − target)/stderr; a zero stderr compares exactly (0 if equal, ±inf otherwise)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(stderr > 0, (measured - target) / stderr, np.where(measured == target, 0.0, np.inf))
+
+
 @dataclass(frozen=True)
 class Comparison:
-    """Rows, verdict and negative control of a prediction vs a measurement at threshold ``z``.
+    """Rows of a prediction vs a measurement at threshold ``z``, and the mutants judged on the same rows.
 
-    An entry agrees when |measured − predicted| ≤ max(z·stderr, rel_floor·scale), where ``scale`` is the
-    largest |predicted| of the set (a floor relative to the quantity's size, for approximate theories).
-    The negative control is *rejected* when some entry disagrees under the very same rule. Rows report the
-    plain z = (measured − predicted)/stderr; the control's ``max_abs_z`` is in units of the tolerance.
-    A comparison without a control (``negative_control`` None) only adds rows to a :meth:`combine`.
+    Rows report the plain z = (measured − predicted)/stderr; there is no floor. A mutant is rejected when some
+    row's |measured − mutant| exceeds ``z`` standard errors. A comparison without mutants only adds rows to a
+    :meth:`combine`; :func:`comparison_result` refuses a whole check without any.
     """
 
     rows: list[Row]
-    passed: bool
-    negative_control: NegativeControl | None
-    z: float
+    mutants: list[Mutant]
+    z: float = Z_THRESHOLD
 
     @classmethod
-    def make(cls, names, predicted, measured, stderr, wrong, wrong_description: str = "", z: float = Z_THRESHOLD,
-             rel_floor: float = 0.0) -> "Comparison":
-        """Rows of ``names`` against ``predicted``; the control ``wrong`` (described by ``wrong_description``)
-        is judged on the same data; ``wrong`` None: no control (rows to :meth:`combine` with a controlled part)."""
+    def make(cls, names, predicted, measured, stderr, mutants: Mapping[str, object] | None = None, *,
+             z: float = Z_THRESHOLD, rule: str = "agree", baseline=0.0) -> "Comparison":
+        """Rows of ``names`` against ``predicted``; ``mutants`` maps a description to a wrong prediction of the
+        same shape, judged on the same data. ``rule="approx"`` marks a prediction of an approximate theory
+        whose correction is not computed (see :class:`Row`); ``baseline`` (scalar or per row) is the known value
+        the prediction changes, for the resolving power (:func:`resolving_power`)."""
+        if rule not in ("agree", "approx"):
+            raise ParameterError(f"rule must be 'agree' or 'approx', got {rule!r}")
         predicted, measured, stderr = (np.ravel(np.asarray(a, dtype=float)) for a in (predicted, measured, stderr))
-        wrong = None if wrong is None else np.ravel(np.asarray(wrong, dtype=float))
-        if not (len(names) == predicted.size == measured.size == stderr.size == (predicted.size if wrong is None else wrong.size)):
-            raise ParameterError("names, predicted, measured, stderr and the negative control must have equal sizes")
-
-        def z_of(target, spread):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return np.where(spread > 0, (measured - target) / spread, np.where(measured == target, 0.0, np.inf))
-
-        def effective_z(target):  # |effective z| <= z  ⇔  |m − p| <= max(z·stderr, rel_floor·scale)
-            return z_of(target, np.maximum(stderr, rel_floor * np.abs(target).max() / z))
-
-        plain, zs = z_of(predicted, stderr), effective_z(predicted)
-        rows = [Row(n, float(p), float(m), float(s), float(zz)) for n, p, m, s, zz in zip(names, predicted, measured, stderr, plain)]
-        control = None
-        if wrong is not None:
-            zw = effective_z(wrong)
-            control = NegativeControl(wrong_description, bool(np.any(np.abs(zw) > z)), float(np.max(np.abs(zw))))
-        return cls(rows, bool(np.all(np.abs(zs) <= z)), control, z)
+        wrongs = {d: np.ravel(np.asarray(w, dtype=float)) for d, w in (mutants or {}).items()}
+        if not (len(names) == predicted.size == measured.size == stderr.size) or any(w.size != predicted.size for w in wrongs.values()):
+            raise ParameterError("names, predicted, measured, stderr and every mutant must have equal sizes")
+        plain = _z(measured, predicted, stderr)
+        base = np.broadcast_to(np.asarray(baseline, dtype=float), predicted.shape)
+        rows = [Row(n, float(p), float(m), float(s), float(zz), rule, float(b))
+                for n, p, m, s, zz, b in zip(names, predicted, measured, stderr, plain, base)]
+        judged = [Mutant(d, bool(np.any(np.abs(zw) > z)), float(np.max(np.abs(zw))))
+                  for d, zw in ((d, _z(measured, w, stderr)) for d, w in wrongs.items())]
+        return cls(rows, judged, z)
 
     def require(self, quantity: str, measured: float, stderr: float, bound: float, side: str) -> "Comparison":
         """This comparison with one more criterion row: ``measured`` lies ``side`` ("below" or "above") the
         ``bound`` by more than ``z`` standard errors (see :class:`Row`)."""
         if side not in ("below", "above"):
             raise ParameterError(f"side must be 'below' or 'above', got {side!r}")
-        z = (measured - bound) / stderr if stderr > 0 else (np.sign(measured - bound) * np.inf)
-        row = Row(quantity, float(bound), float(measured), float(stderr), float(z), side)
-        return Comparison(self.rows + [row], self.passed and row.holds(self.z), self.negative_control, self.z)
+        z = float(_z(np.float64(measured), np.float64(bound), np.float64(stderr)))
+        return Comparison(self.rows + [Row(quantity, float(bound), float(measured), float(stderr), z, side)], self.mutants, self.z)
 
     @classmethod
-    def combine(cls, parts: list["Comparison"], control: str, labels: list[str] | None = None,
-                description: str | None = None) -> "Comparison":
-        """One comparison from several: rows concatenated, agrees iff every part agrees; the negative control is
-        rejected iff ``control="any"`` part's or ``"all"`` parts' controls are rejected (parts without a control
-        are not counted), reporting the max (any) or min (all) of their |z|. The control's description is
-        ``description``, or the parts' descriptions (prefixed by ``labels``; one, if they are all the same)."""
-        if control not in ("any", "all"):
-            raise ParameterError(f"control must be 'any' or 'all', got {control!r}")
-        controlled = [(label, c.negative_control) for label, c in zip(labels or [None] * len(parts), parts)
-                      if c.negative_control is not None]
-        if not controlled:
-            raise ParameterError("combine needs at least one part with a negative control")
-        merge, extreme = (any, max) if control == "any" else (all, min)
-        if description is None:
-            texts = [f"{label}: {nc.description}" if label else nc.description for label, nc in controlled]
-            description = "; ".join(dict.fromkeys(texts))
-        negative = NegativeControl(description, merge(nc.rejected for _, nc in controlled),
-                                   extreme(nc.max_abs_z for _, nc in controlled))
-        return cls([r for c in parts for r in c.rows], all(c.passed for c in parts), negative, parts[0].z)
+    def combine(cls, parts: list["Comparison"], labels: list[str] | None = None) -> "Comparison":
+        """One comparison from several: rows concatenated. Without ``labels`` a mutant is one wrong formula for
+        the whole check: mutants of the same description are merged, rejected if any part's data reject it
+        (max |z|). With ``labels`` each part's mutants stay separate, prefixed by the part's label, and each
+        must be rejected by its own part."""
+        merged: dict[str, Mutant] = {}
+        for label, part in zip(labels or [None] * len(parts), parts):
+            for m in part.mutants:
+                key = f"{label}: {m.description}" if label else m.description
+                old = merged.get(key)
+                merged[key] = Mutant(key, m.rejected or (old is not None and old.rejected),
+                                     max(m.max_abs_z, old.max_abs_z if old else 0.0))
+        return cls([r for c in parts for r in c.rows], list(merged.values()), parts[0].z)
+
+    def verdict(self) -> str:
+        """CONFIRMED, REFUTED or INCONCLUSIVE (see :class:`CheckResult`)."""
+        status = {r.status(self.z) for r in self.rows}
+        if "rejected" in status:
+            return "REFUTED"
+        if "undecided" in status or not all(m.rejected for m in self.mutants):
+            return "INCONCLUSIVE"
+        return "CONFIRMED"
 
 
 @dataclass(frozen=True)
 class Check:
-    """A registered check: ``run(params, seed)`` → CheckResult; ``quick``/``full`` are default parameters."""
+    """A registered check: ``run(params, seed)`` → CheckResult; ``quick``/``full`` are default parameters.
+
+    ``exact=False`` marks a claim of a paper that is approximate or conjectural at the scale run (a scaling law,
+    a regime statement): its REFUTED or INCONCLUSIVE is a result, reported, not a failure of the run."""
 
     name: str
     derivation: str
@@ -213,6 +270,11 @@ class Check:
     quick: dict
     full: dict
     figures: Callable[[CheckResult, "Path"], Iterable["Path"]] | None = None  # the report's hook (numerics.run.report)
+    exact: bool = True  # the theory is exact at the check's settings: a verdict other than CONFIRMED is a failure
+
+    def fails(self, result: CheckResult) -> bool:
+        """Whether ``result`` fails a run (exit status 1): an exact-theory check that is not CONFIRMED."""
+        return self.exact and result.verdict != "CONFIRMED"
 
     def params(self, scale: str = "quick", overrides: dict | None = None) -> dict:
         base = dict(self.quick if scale == "quick" else self.full)
@@ -232,21 +294,23 @@ class Check:
 def comparison_result(check: str, params: dict, seed: int, comparison: Comparison, tolerance: str,
                       notes: list[str] | None = None, *, dof: int | None = None,
                       false_failure: str | None = None) -> CheckResult:
-    """The one place a CheckResult is built: it passes only if the prediction agrees (every row holds its
-    rule) *and* the negative control is rejected. The first note states the false-failure probability of the
-    threshold over the rows that claim agreement (Student-t with ``dof`` degrees of freedom when the standard
-    errors come from few samples), or ``false_failure`` where the check's rule is another (e.g. KS tests)."""
-    if comparison.negative_control is None:
-        raise ParameterError(f"check {check!r}: a comparison without a negative control cannot make a verdict")
+    """The one place a CheckResult is built, with its verdict (:meth:`Comparison.verdict`) and resolving power.
+    The first note states the false-failure probability of the threshold over the rows that claim agreement
+    (Student-t with ``dof`` degrees of freedom when the standard errors come from few samples), or
+    ``false_failure`` where the check's rule is another (e.g. KS tests)."""
+    if not comparison.mutants:
+        raise ParameterError(f"check {check!r}: a comparison without mutants cannot tell right from wrong")
     n = sum(r.rule == "agree" for r in comparison.rows)
+    if false_failure is None and n == 0:
+        false_failure = "no row claims agreement (criteria and approximate rows only)"
     if false_failure is None:
         false_failure = (f"false-failure probability of |z| <= {comparison.z:g} over {n} entries: "
                          f"{false_failure_probability(comparison.z, n, dof):.1e}"
                          + (f" (Student-t, {dof} dof)" if dof is not None else ""))
-    return CheckResult(check=check, passed=comparison.passed and comparison.negative_control.rejected,
-                       params=dict(params), seed=seed, rows=list(comparison.rows),
-                       negative_control=comparison.negative_control, tolerance=tolerance,
-                       notes=[false_failure] + list(notes or []), agrees=comparison.passed)
+    return CheckResult(check=check, verdict=comparison.verdict(), params=dict(params), seed=seed,
+                       rows=list(comparison.rows), mutants=list(comparison.mutants), tolerance=tolerance,
+                       notes=[false_failure] + list(notes or []),
+                       resolving_power=resolving_power(comparison.rows, comparison.z))
 
 
 # --------------------------------------------------------------------------- registry

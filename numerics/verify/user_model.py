@@ -24,7 +24,7 @@ from scipy import stats as sps
 from derivations.model import SGDModel
 from derivations.calculus.stationary import StationaryDensity
 
-from numerics.verify import CheckResult, Comparison, comparison_result
+from numerics.verify import CheckResult, Comparison, Mutant, Row, comparison_result
 from numerics.engine.data import GaussianTeacher
 from numerics.errors import ParameterError, require_int_in_range, require_positive
 from numerics.engine.sgd import MomentObserver, TrajectoryObserver, run_sgd
@@ -169,11 +169,11 @@ def _prediction(model: SGDModel, expected, values: dict, time: sp.Symbol, what: 
 def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Mapping | None = None,
            eta: float, batch_size: int, w0, n_steps: int, n_replicas: int = 1024, burn_in: int = 0,
            times=None, sampling: str = "online", n_samples: int | None = None, z: float = 5.0,
-           rel_floor: float = 0.0, seed: int = 0, wrong_description: str = "negative control",
-           name: str = "user.verify") -> CheckResult:
+           seed: int = 0, wrong_description: str = "mutant", name: str = "user.verify") -> CheckResult:
     """Compare a symbolic prediction of ``model`` with direct minibatch SGD; returns a ``CheckResult``.
 
-    ``expected`` (and the negative control ``wrong``, of the same kind) is one of
+    ``expected`` (and the mutant ``wrong``, of the same kind; or a dict description → wrong prediction for
+    several mutants) is one of
       - a number or an expression free of time: the stationary mean E f(w) of ``observable`` f (a sympy
         expression of the weights), measured as per-replica time averages after ``burn_in`` steps, mean ±
         standard error over independent replicas;
@@ -183,8 +183,8 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
         end of the run, one sample per replica, Kolmogorov–Smirnov test; reported as the row
         "KS statistic D" with z the normal quantile of the KS p-value (|z| ≤ 5 ⇔ p ≥ 5.7e-7).
     Parameters of the predictions (η, B, κ and the model's constants) are substituted from ``parameters``
-    (η → ``eta``, B → ``batch_size``). Passes when |z| ≤ ``z`` (or within ``rel_floor`` × max|predicted|) for
-    every row *and* the same data reject ``wrong``.
+    (η → ``eta``, B → ``batch_size``). CONFIRMED when |z| ≤ ``z`` for every row (no floor) *and* the same
+    data reject every mutant; REFUTED when a row is rejected; INCONCLUSIVE otherwise.
     """
     from derivations.sgd import B as B_SYMBOL
     from derivations.sgd import eta as ETA_SYMBOL
@@ -200,11 +200,14 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
         values[KAPPA_SYMBOL] = float(minibatch_noise_scale(batch_size, sampling, n_samples))
     time = sp.Symbol("t", nonnegative=True)
     pred = _prediction(model, expected, values, time, "expected")
-    neg = _prediction(model, wrong, values, time, "wrong")
-    if pred.kind == "trajectory" and neg.kind == "stationary":  # a constant is a time-independent mean
-        neg = _Prediction("trajectory", lambda t, c=neg.value: np.full(np.shape(t), c))
-    if pred.kind != neg.kind:
-        raise ParameterError(f"expected is a {pred.kind} prediction but wrong is a {neg.kind} one")
+    wrongs = {}
+    for description, w in (wrong.items() if isinstance(wrong, Mapping) else [(wrong_description, wrong)]):
+        neg = _prediction(model, w, values, time, "wrong")
+        if pred.kind == "trajectory" and neg.kind == "stationary":  # a constant is a time-independent mean
+            neg = _Prediction("trajectory", lambda t, c=neg.value: np.full(np.shape(t), c))
+        if pred.kind != neg.kind:
+            raise ParameterError(f"expected is a {pred.kind} prediction but wrong is a {neg.kind} one")
+        wrongs[str(description)] = neg
     f = model.weights[0] if observable is None else observable
     if not isinstance(f, sp.Expr):
         raise ParameterError("observable must be a sympy expression of the weights")
@@ -227,8 +230,8 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
               **{str(k): v for k, v in engine.values.items()}}
     if pred.kind == "stationary":
         est = replica_mean(obs.replica_means[:, 0])
-        cmp = Comparison.make([f"E[{f}]"], [pred.value], [est.value], [est.stderr], [neg.value], wrong_description,
-                              z=z, rel_floor=rel_floor)
+        cmp = Comparison.make([f"E[{f}]"], [pred.value], [est.value], [est.stderr],
+                              {d: [w.value] for d, w in wrongs.items()}, z=z)
         tol = "stderr over independent replicas of per-replica time averages"
     elif pred.kind == "trajectory":
         steps = np.asarray(times if times is not None else np.linspace(0, n_steps, 6)[1:], dtype=int)
@@ -237,18 +240,17 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
         est = replica_mean(obs.values[steps, :, 0], axis=1)
         t = eta * steps
         cmp = Comparison.make([f"E[{f}] at k={k}" for k in steps], np.broadcast_to(pred.value(t), t.shape),
-                              est.value, est.stderr, np.broadcast_to(neg.value(t), t.shape), wrong_description,
-                              z=z, rel_floor=rel_floor)
+                              est.value, est.stderr, {d: np.broadcast_to(w.value(t), t.shape) for d, w in wrongs.items()},
+                              z=z)
         tol = "stderr over independent replicas at each step"
     else:
         sample = obs.values[-1, :, 0]
-        ks, ks_wrong = ks_test(sample, pred.cdf), ks_test(sample, neg.cdf)
-        zs = [float(sps.norm.isf(max(r.pvalue, 1e-300) / 2)) for r in (ks, ks_wrong)]
-        # rows in z units: predicted D = 0, stderr = D / z
-        cmp = Comparison.make(["KS statistic D"], [0.0], [ks.statistic], [ks.statistic / max(zs[0], 1e-12)],
-                              [0.0], wrong_description, z=z)
-        control = type(cmp.negative_control)(wrong_description, bool(zs[1] > z), zs[1])
-        cmp = Comparison(cmp.rows, cmp.passed, control, z)
-        tol = f"KS p-values {ks.pvalue:.3g} (prediction) and {ks_wrong.pvalue:.3g} (negative control), n = {ks.n}"
-    return comparison_result(name, params, seed, cmp, f"|z| <= {z:g}" + (f" or rel. floor {rel_floor:g}" if rel_floor else "")
-                             + f"; {tol}", model.notes)
+        ks = ks_test(sample, pred.cdf)
+        z_of = lambda r: float(sps.norm.isf(max(r.pvalue, 1e-300) / 2))  # noqa: E731
+        # rows in z units: predicted D = 0, stderr = D / z; a mutant density is judged by its own KS p-value
+        row = Row("KS statistic D", 0.0, ks.statistic, ks.statistic / max(z_of(ks), 1e-12), z_of(ks))
+        judged = {d: ks_test(sample, w.cdf) for d, w in wrongs.items()}
+        cmp = Comparison([row], [Mutant(d, z_of(r) > z, z_of(r)) for d, r in judged.items()], z)
+        tol = (f"KS p-values {ks.pvalue:.3g} (prediction), "
+               + ", ".join(f"{r.pvalue:.3g} ({d})" for d, r in judged.items()) + f", n = {ks.n}")
+    return comparison_result(name, params, seed, cmp, f"|z| <= {z:g}; {tol}", model.notes)

@@ -44,11 +44,12 @@ def test_unknown_name_is_one_line_exit_2_with_suggestion():
     assert proc.returncode == 2 and "unknown check" in proc.stderr
 
 
-def test_check_json_passes_with_negative_control_rejected():
+def test_check_json_gives_the_verdict_and_its_mutants():
     proc = run("check", "linreg.discrete_stationary_covariance", "--json", "--seed", "3")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     payload = json.loads(proc.stdout)
-    assert payload["passed"] is True and payload["negative_control"]["rejected"] is True
+    assert payload["verdict"] == "CONFIRMED" and all(m["rejected"] for m in payload["mutants"])
+    assert 0 < payload["resolving_power"] < 0.2
     assert payload["check"] == "linreg.discrete_stationary_covariance" and payload["seed"] == 3
     assert {"quantity", "predicted", "measured", "stderr", "z"} <= set(payload["rows"][0])
 

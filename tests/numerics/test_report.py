@@ -12,18 +12,18 @@ import pytest
 from derivations.latex import pdflatex_available
 from numerics.run import report
 from numerics.verify import check as verify
-from numerics.verify import Check, CheckResult, Comparison, NegativeControl, Row, comparison_result
+from numerics.verify import Check, CheckResult, Comparison, Mutant, Row, comparison_result
 from numerics.run.cli import main
 from numerics.run.report import Entry, make_figures, paper_of, write_report
 
 HOOKED = "linreg.stationary_covariance"  # a registered check, given a figures hook in one test
 
 
-def _result(name, passed=True, z=(0.5, -1.2)):
+def _result(name, verdict="CONFIRMED", z=(0.5, -1.2)):
     rows = [Row(f"q{i} <b>", 1.0 + i, 1.0 + i + 0.01 * zi, 0.01, zi) for i, zi in enumerate(z)]
-    return CheckResult(check=name, passed=passed, params={"eta": 0.1}, seed=3, rows=rows,
-                       negative_control=NegativeControl("a wrong formula", True, 9.0), tolerance="|z| <= 5",
-                       runtime_s=1.5, notes=["a note"], agrees=passed)
+    return CheckResult(check=name, verdict=verdict, params={"eta": 0.1}, seed=3, rows=rows,
+                       mutants=[Mutant("a wrong formula", True, 9.0)], tolerance="|z| <= 5",
+                       runtime_s=1.5, notes=["a note"], resolving_power=0.05)
 
 
 def test_paper_groups_follow_name_prefixes():
@@ -42,7 +42,7 @@ def test_check_result_json_round_trip_keeps_non_finite_values():
 
 def test_report_first_screen_is_a_verdict_table_per_paper(tmp_path):
     entries = [Entry("fluct.ivfr", "IVFR", _result("fluct.ivfr")),
-               Entry("linreg.a", "least squares <exact>", _result("linreg.a", passed=False, z=(7.0,))),
+               Entry("linreg.a", "least squares <exact>", _result("linreg.a", verdict="REFUTED", z=(7.0,))),
                Entry("dln.mode_sde", "modes", error="DivergenceError: step 12, eta 3"),
                Entry("zzz.new", "unknown prefix", _result("zzz.new"), cached=True)]
     for e in entries:
@@ -52,10 +52,11 @@ def test_report_first_screen_is_a_verdict_table_per_paper(tmp_path):
                                                  derivations=[("dln.mode_sde", "per-mode SDE")]))
     md = paths["md"].read_text()
     first_screen = md[:md.index("## Details")]
-    assert "2/4 claims pass" in first_screen and "linreg.a (FAIL)" in first_screen and "dln.mode_sde (ERROR)" in first_screen
+    assert "2 CONFIRMED, 1 REFUTED, 1 ERROR of 4 checks" in first_screen
     headings = re.findall(r"^## (.*)$", first_screen, flags=re.M)
     assert headings == [paper_of("linreg.a"), paper_of("dln.x"), paper_of("fluct.x"), report.OTHER]  # paper order
-    assert "| linreg.a | FAIL |" in first_screen and "| zzz.new | PASS |" in first_screen and "(stored)" in first_screen
+    assert "| linreg.a | REFUTED |" in first_screen and "| zzz.new | CONFIRMED |" in first_screen
+    assert "(stored)" in first_screen and "| dln.mode_sde | ERROR |" in first_screen and "±5 %" in first_screen
     assert "DivergenceError: step 12" in md and "sgdnoise check fluct.ivfr --seed 3" in md
     assert "![fluct.ivfr: fluct.ivfr.png](figures/fluct.ivfr.png)" in md
 
@@ -64,7 +65,7 @@ def test_report_first_screen_is_a_verdict_table_per_paper(tmp_path):
     assert not re.search(r'(src|href)="(https?:)?//', page)  # self-contained: nothing fetched from elsewhere
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) == 3 and all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for b in images)
-    assert page.index('class="FAIL"') < page.index("<h2>Details</h2>")
+    assert page.index('class="REFUTED"') < page.index("<h2>Details</h2>")
 
 
 def test_figures_hook_adds_figures_and_a_failing_hook_only_leaves_a_note(tmp_path, monkeypatch):
@@ -99,16 +100,16 @@ def test_figures_hook_adds_figures_and_a_failing_hook_only_leaves_a_note(tmp_pat
 def test_generic_figure_uses_log_axes_when_positive_rows_span_decades(predicted, measured, scale, tmp_path):
     assert report.measured_axis_scale(predicted, measured) == scale
     rows = [Row(f"q{i}", p, m, 0.1 * abs(m), 0.0) for i, (p, m) in enumerate(zip(predicted, measured))]
-    result = CheckResult(check="x.y", passed=True, params={}, seed=0, rows=rows, negative_control=NegativeControl("w", True, 9.0),
-                         tolerance="|z| <= 5", agrees=True)
+    result = CheckResult(check="x.y", verdict="CONFIRMED", params={}, seed=0, rows=rows, mutants=[Mutant("w", True, 9.0)],
+                         tolerance="|z| <= 5")
     assert report.generic_figure(result, tmp_path).stat().st_size > 0
 
 
 def _mean_check(params, seed):
     """A tiny Monte Carlo check: the mean of N(0, 1) samples against ``predicted`` (control: mean 1)."""
     x = np.random.default_rng(seed).standard_normal(params["n"])
-    cmp = Comparison.make(["mean"], [params["predicted"]], [x.mean()], [x.std(ddof=1) / np.sqrt(x.size)], [1.0],
-                          "mean 1", z=5)
+    cmp = Comparison.make(["mean"], [params["predicted"]], [x.mean()], [x.std(ddof=1) / np.sqrt(x.size)],
+                          {"mean 1": [1.0]}, z=5)
     return comparison_result(params["name"], params, seed, cmp, "|z| <= 5")
 
 
@@ -127,17 +128,18 @@ def test_reproduce_quick_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
             "tinytest.right", "--only", "tinytest.wrong"]
     assert main(argv) == 1  # a check fails
     summary = capsys.readouterr().out.strip().splitlines()[-1]
-    assert summary.startswith("1/2 checks passed (0 from the store)") and "FAILED: tinytest.wrong" in summary
+    assert summary.startswith("1 CONFIRMED, 1 REFUTED of 2 checks (0 from the store)")
+    assert "failing (errors, exact theories not CONFIRMED): tinytest.wrong (REFUTED)" in summary
     for name in ("report.md", "report.html", "derivations.tex", "checks.jsonl", "results.sqlite",
                  "figures/tinytest.right.png"):
         assert (out / name).is_file(), name
     assert (out / "derivations.pdf").is_file() == pdflatex_available()
     assert "sgd.continuum\\_sde" in (out / "derivations.tex").read_text()
     md = (out / "report.md").read_text()
-    assert "| tinytest.right | PASS |" in md and "| tinytest.wrong | FAIL |" in md
+    assert "| tinytest.right | CONFIRMED |" in md and "| tinytest.wrong | REFUTED |" in md
 
     assert main(argv) == 1  # again: both results come from the store
-    assert "1/2 checks passed (2 from the store)" in capsys.readouterr().out
+    assert "1 CONFIRMED, 1 REFUTED of 2 checks (2 from the store)" in capsys.readouterr().out
 
     assert main([*argv[:-1], "tinytest.wron"]) == 2
     assert "did you mean 'tinytest.wrong'" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The verification framework (Comparison, its control rules, criterion rows, CheckResult) and the linreg checks."""
+"""The verification framework (Comparison, mutants, verdicts, resolving power, criterion rows, CheckResult)."""
 
 import pytest
 
@@ -6,12 +6,27 @@ from numerics.verify import CheckResult, Comparison, check_names, comparison_res
 from numerics.errors import ParameterError
 
 
-def test_comparison_floor_and_control_semantics():
-    cmp = Comparison.make(["a", "b"], [1.0, 2.0], [1.05, 2.0], [0.001, 0.001], [1.5, 2.0], "wrong", z=5, rel_floor=0.05)
-    assert cmp.passed  # 0.05 off, inside the floor 0.05 * max|predicted| = 0.1
-    assert cmp.negative_control.rejected  # 0.45 off the wrong value, outside 0.075
-    tight = Comparison.make(["a"], [1.0], [1.05], [0.001], [1.05], "wrong", z=5)
-    assert not tight.passed and not tight.negative_control.rejected
+def test_no_floor_and_mutants_judged_on_the_same_rows():
+    cmp = Comparison.make(["a", "b"], [1.0, 2.0], [1.0004, 2.0], [0.001, 0.001], {"wrong": [1.5, 2.0]}, z=5)
+    assert cmp.verdict() == "CONFIRMED" and cmp.mutants[0].rejected and cmp.mutants[0].max_abs_z > 400
+    off = Comparison.make(["a"], [1.0], [1.05], [0.001], {"wrong": [1.05]}, z=5)  # 5 % off is 50 s.e.: no floor
+    assert off.verdict() == "REFUTED" and not off.mutants[0].rejected
+    survivor = Comparison.make(["a"], [1.0], [1.0], [0.1], {"x 1.1": [1.1]}, z=5)
+    assert survivor.verdict() == "INCONCLUSIVE"
+    approx = Comparison.make(["a"], [1.0], [1.0], [0.001], {"wrong": [2.0]}, z=5, rule="approx")
+    assert approx.verdict() == "INCONCLUSIVE"  # an approximate theory without its correction never confirms
+    with pytest.raises(ParameterError, match="rule"):
+        Comparison.make(["a"], [1.0], [1.0], [0.1], None, rule="close")
+
+
+def test_resolving_power_is_the_smallest_rejected_scale():
+    from numerics.verify import resolving_power
+
+    cmp = Comparison.make(["a", "b"], [1.0, 2.0], [1.0, 2.0], [0.01, 0.01], {"w": [0.0, 0.0]}, z=5)
+    assert resolving_power(cmp.rows) == pytest.approx(0.025)  # row b: 5 * 0.01 / 2
+    shifted = Comparison.make(["a"], [10.0], [10.1], [0.1], {"w": [9.0]}, z=5, baseline=9.0)
+    assert resolving_power(shifted.rows) == pytest.approx(0.6)  # effect 1.0 from the baseline 9: (0.1 + 0.5)/1
+    assert resolving_power(Comparison.make(["a"], [1.0], [2.0], [0.1], {"w": [0.0]}).rows) is None  # refuted
 
 
 def test_unknown_parameter_override_is_refused():
@@ -21,30 +36,28 @@ def test_unknown_parameter_override_is_refused():
 
 
 def _part(measured, wrong, description="w"):
-    return Comparison.make(["a", "b"], [1.0, 2.0], measured, [0.1, 0.1], wrong, description)
+    return Comparison.make(["a", "b"], [1.0, 2.0], measured, [0.1, 0.1], {description: wrong})
 
 
-def test_combine_states_its_control_rule():
-    agrees_rejects, agrees_keeps = _part([1.0, 2.0], [3.0, 2.0], "x"), _part([1.0, 2.0], [1.0, 2.0], "y")
-    any_ = Comparison.combine([agrees_rejects, agrees_keeps], control="any", labels=["p", "q"])
-    all_ = Comparison.combine([agrees_rejects, agrees_keeps], control="all", labels=["p", "q"])
-    assert any_.negative_control.rejected and not all_.negative_control.rejected
-    assert any_.negative_control.max_abs_z == 20.0 and all_.negative_control.max_abs_z == 0.0
-    assert any_.negative_control.description == "p: x; q: y" and len(any_.rows) == 4 and any_.passed
-    rows_only = Comparison.make(["c"], [0.0], [5.0], [0.1], None)  # no control: rows only, and it disagrees
-    both = Comparison.combine([agrees_rejects, rows_only], control="all")
-    assert both.negative_control.rejected and not both.passed and len(both.rows) == 3
-    with pytest.raises(ParameterError, match="control"):
-        Comparison.combine([agrees_rejects], control="most")
-    with pytest.raises(ParameterError, match="negative control"):
+def test_combine_merges_mutants_by_description_or_keeps_labelled_parts_apart():
+    rejects, keeps = _part([1.0, 2.0], [3.0, 2.0], "x"), _part([1.0, 2.0], [1.0, 2.0], "x")
+    merged = Comparison.combine([rejects, keeps])  # one wrong formula: rejected if any part's data reject it
+    assert [m.description for m in merged.mutants] == ["x"] and merged.mutants[0].rejected
+    assert merged.mutants[0].max_abs_z == 20.0 and len(merged.rows) == 4 and merged.verdict() == "CONFIRMED"
+    labelled = Comparison.combine([rejects, keeps], labels=["p", "q"])  # each part must reject its own
+    assert [m.description for m in labelled.mutants] == ["p: x", "q: x"] and labelled.verdict() == "INCONCLUSIVE"
+    rows_only = Comparison.make(["c"], [0.0], [5.0], [0.1], None)  # no mutants: rows only, and it disagrees
+    assert Comparison.combine([rejects, rows_only]).verdict() == "REFUTED"
+    with pytest.raises(ParameterError, match="mutants"):
         comparison_result("x.y", {}, 0, rows_only, "t")
 
 
 def test_criterion_rows_must_lie_beyond_the_threshold():
     base = _part([1.0, 2.0], [3.0, 2.0])
-    assert base.require("peak < 0.9", 0.3, 0.1, 0.9, "below").passed  # 6 s.e. below
-    assert not base.require("peak < 0.9", 0.5, 0.1, 0.9, "below").passed  # only 4 s.e. below
-    assert base.require("gap > 0", 0.6, 0.1, 0.0, "above").passed
+    assert base.require("peak < 0.9", 0.3, 0.1, 0.9, "below").verdict() == "CONFIRMED"  # 6 s.e. below
+    assert base.require("peak < 0.9", 0.5, 0.1, 0.9, "below").verdict() == "INCONCLUSIVE"  # only 4 s.e. below
+    assert base.require("peak < 0.9", 1.5, 0.1, 0.9, "below").verdict() == "REFUTED"  # 6 s.e. above
+    assert base.require("gap > 0", 0.6, 0.1, 0.0, "above").verdict() == "CONFIRMED"
     with pytest.raises(ParameterError, match="side"):
         base.require("x", 0.0, 1.0, 0.0, "near")
 
@@ -54,9 +67,10 @@ def test_check_result_is_immutable_built_in_one_place_and_round_trips():
 
     cmp = _part([1.0, 2.0], [3.0, 2.0]).require("peak < 0.9", 0.3, 0.1, 0.9, "below")
     result = comparison_result("x.y", {"eta": 0.1}, 4, cmp, "|z| <= 5", ["n"])
-    assert result.passed and result.agrees and result.notes[0].startswith("false-failure probability of |z| <= 5 over 2")
+    assert result.verdict == "CONFIRMED" and result.passed and result.agrees
+    assert result.notes[0].startswith("false-failure probability of |z| <= 5 over 2")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        result.passed = False
+        result.verdict = "REFUTED"
     back = CheckResult.from_json(result.to_json(), runtime_s=2.0)
     assert back.rows == result.rows and back.rows[-1].rule == "below" and back.runtime_s == 2.0
     assert dataclasses.replace(back, runtime_s=result.runtime_s) == result

@@ -22,7 +22,7 @@ from scipy import stats as sp_stats
 
 from derivations.conventions import Z_THRESHOLD as Z
 from numerics.verify.predict import evaluate
-from numerics.verify import Check, CheckResult, Comparison, NegativeControl, Row, comparison_result, register_check
+from numerics.verify import Check, CheckResult, Comparison, Mutant, Row, comparison_result, register_check
 from numerics.engine.data import GaussianTeacher
 from numerics.models.deep_linear import (
     ModeDensity, ModeDiffusion, ScalarChain, binned_ratio, first_passage_times, gradient_flow_time, mode_sde_in_a,
@@ -31,9 +31,8 @@ from numerics.models.deep_linear import (
 from numerics.engine.rng import child_seed
 from numerics.engine.sde import integrate
 from numerics.engine.sgd import TrajectoryObserver, run_sgd
-from numerics.stats import false_failure_probability, ks_test, replica_mean
+from numerics.stats import ks_test, replica_mean
 
-ALPHA = 1e-3  # KS significance level (false-failure probability per independent test)
 
 
 def _mean_var(samples: np.ndarray):
@@ -84,20 +83,17 @@ def _run_mode_sde(params: dict, seed: int) -> CheckResult:
         ms, es, vs, evs = _mean_var(u_sgd[1:])
         (mp, ep, vp, evp), (mw, ew, vw, evw) = (_mean_var(x[1:]) for _, x in sde)
         names = [f"L={depth} t={t:.2f}" for t in t_sgd[1:]]
-        floor = params["floor_factor"] * eta
-        means.append(Comparison.make([f"E u {n}" for n in names], mp, ms, np.hypot(es, ep), mw,
-                                     "", z=Z, rel_floor=floor))
-        variances.append(Comparison.make([f"Var u {n}" for n in names], vp, vs, np.hypot(evs, evp), vw,
-                                         "", z=Z, rel_floor=floor))
+        no_ito = "SDE without the Ito drift term 1/2 L(L-1)(eta/B) u^(3-4/L) Q(u)"
+        means.append(Comparison.make([f"E u {n}" for n in names], mp, ms, np.hypot(es, ep), {no_ito: mw}, z=Z))
+        variances.append(Comparison.make([f"Var u {n}" for n in names], vp, vs, np.hypot(evs, evp),
+                                         {no_ito: vw, "a factor 2 in the noise (SDE variance x 2)": 2 * vp}, z=Z))
         gap = np.max(np.abs(ms - mp)) / np.max(np.abs(mp))
         notes.append(f"L={depth}: max |E u_SGD - E u_SDE| / max E u = {gap:.3g} (eta = {eta:g}); "
                      f"without the Ito term: {np.max(np.abs(ms - mw)) / np.max(np.abs(mw)):.3g}")
-    cmp = Comparison.combine(means + variances, control="any",
-                             description="SDE without the Ito drift term 1/2 L(L-1)(eta/B) u^(3-4/L) Q(u) "
-                                         "(identical to the full SDE at L = 1)")
-    tol = (f"|z| <= {Z:g} (stderr of SGD and SDE ensembles combined) or a relative floor "
-           f"{params['floor_factor']:g} * eta = {params['floor_factor'] * eta:.3g} of the largest mean (variance) "
-           "of each depth: the continuum SDE is a weak O(eta) approximation of SGD")
+    # the no-Itô SDE is the full SDE at L = 1: that mutant is judged on all depths together
+    cmp = Comparison.combine(means + variances)
+    tol = (f"|z| <= {Z:g}, no floor (stderr of SGD and SDE ensembles combined); the continuum SDE is a weak O(eta) "
+           "approximation of SGD, below the standard errors at these settings")
     return comparison_result("dln.mode_sde", params, seed, cmp, tol, notes)
 
 
@@ -107,9 +103,9 @@ register_check(Check(
     description="mode mean and variance vs time: width-1 depth-L SGD (L = 1..4) vs the per-mode SDE ensemble",
     run=_run_mode_sde,
     quick=dict(depths=(1, 2, 3, 4), s=1.0, sigma=1.0, eta=0.02, batch_size=1, u0=0.05, t_factor=1.3, n_times=6,
-               substeps=6, n_replicas=3000, floor_factor=1.0),
+               substeps=6, n_replicas=3000),
     full=dict(depths=(1, 2, 3, 4), s=1.0, sigma=1.0, eta=0.01, batch_size=1, u0=0.05, t_factor=1.3, n_times=10,
-              substeps=8, n_replicas=40000, floor_factor=1.0),
+              substeps=8, n_replicas=40000),
 ))
 
 
@@ -131,7 +127,13 @@ def _z_of_p(p: float) -> float:
 
 def _run_stationary(params: dict, seed: int) -> CheckResult:
     eta, B, s, sigma = params["eta"], params["batch_size"], params["s"], params["sigma"]
-    rows, notes, ks_ok, control_p = [], [], True, []
+    rows, notes, mutants = [], [], {}
+
+    def judge(description, pvalue):  # a mutant density: rejected when its KS p-value is below the threshold's
+        old = mutants.get(description, Mutant(description, False, 0.0))
+        z = _z_of_p(pvalue)
+        mutants[description] = Mutant(description, old.rejected or z > Z, max(old.max_abs_z, z))
+
     for i, depth in enumerate((1, 2)):
         lam = depth * s ** (2 - 2 / depth)  # relaxation rate at u = s (steps: 1/(eta lam))
         spacing = int(np.ceil(params["spacing_times"] / (eta * lam)))
@@ -139,16 +141,21 @@ def _run_stationary(params: dict, seed: int) -> CheckResult:
                                      params["per_replica"], params["n_replicas"], child_seed(seed, i))
         density = ModeDensity(depth, s, sigma, eta, B)
         ks = ks_test(samples, density.cdf)
-        no_ito = ks_test(samples, ModeDensity(depth, s, sigma, eta, B, ito=False).cdf) if depth > 1 else None
         boltz_std = np.sqrt(eta / B * sigma ** 2 / 2)  # p ∝ exp(−ℓ/T'), ℓ = ½(u − s)², T' = (η/B)σ²/2
         boltz = ks_test(samples, lambda x: sp_stats.norm.cdf(x, s, boltz_std))
-        ks_ok &= ks.pvalue >= ALPHA
-        control_p.append(boltz.pvalue)
+        gauss = ks_test(samples, lambda x: sp_stats.norm.cdf(x, density.mean, np.sqrt(density.variance)))
+        judge("Boltzmann density of the plain loss at constant temperature (eta/B) sigma^2/2", boltz.pvalue)
+        judge("a Gaussian with the density's own mean and variance (two moments only)", gauss.pvalue)
+        extra = ""
+        if depth > 1:
+            no_ito = ks_test(samples, ModeDensity(depth, s, sigma, eta, B, ito=False).cdf)
+            judge("the density without the Ito term (L = 2)", no_ito.pvalue)
+            extra = f"; vs the density without the Ito term {no_ito.pvalue:.2g}"
         rows.append(Row(f"KS D vs p(u), L={depth}", 0.0, ks.statistic, float("nan"), _z_of_p(ks.pvalue)))
         notes.append(f"L={depth}: n = {ks.n} samples ({params['per_replica']} per replica, spaced by "
                      f"{params['spacing_times']:g}/(eta*lambda) = {spacing} steps); KS p-value vs the density "
-                     f"{ks.pvalue:.3g}; vs constant-temperature Boltzmann {boltz.pvalue:.2g}"
-                     + (f"; vs the density without the Ito term {no_ito.pvalue:.2g}" if no_ito else ""))
+                     f"{ks.pvalue:.3g}; vs constant-temperature Boltzmann {boltz.pvalue:.2g}; vs the moment-matched "
+                     f"Gaussian {gauss.pvalue:.2g}" + extra)
         if depth == 1:
             var = replica_mean(((samples - samples.mean()) ** 2).T.mean(axis=1))
             # exact discrete variance of the L = 1 mode (online least squares, one whitened input): the registered
@@ -165,18 +172,11 @@ def _run_stationary(params: dict, seed: int) -> CheckResult:
                          f"measured {sp_stats.kurtosis(samples.ravel()):.3g} +- {np.sqrt(24 / samples.size):.2g}, "
                          f"Student-t 6/(nu - 4) = {6 / (B / eta - 3):.3g}: the continuum's heavy tails are an O(eta) "
                          "effect of the same order as the discretisation corrections.")
-    var_ok = all(abs(r.z) <= Z for r in rows if np.isfinite(r.stderr))
-    rejected = control_p[-1] < ALPHA
-    control = NegativeControl("Boltzmann density of the plain loss at constant temperature (eta/B) sigma^2/2 "
-                              f"(KS p-values L=1: {control_p[0]:.2g}, L=2: {control_p[1]:.2g}; must be < {ALPHA:g} for L=2)",
-                              rejected, _z_of_p(control_p[-1]))
-    n_ks = sum(not np.isfinite(r.stderr) for r in rows)
-    false_failure = (f"false-failure probability {1 - (1 - ALPHA) ** n_ks * (1 - false_failure_probability(Z, 1)):.1e} "
-                     f"({n_ks} KS tests at p >= {ALPHA:g}, one |z| <= {Z:g} row)")
     return comparison_result(
-        "dln.stationary_density", params, seed, Comparison(rows, ks_ok and var_ok, control, Z),
-        f"KS p-value >= {ALPHA:g} on independent samples (rows: z = normal quantile of the p-value); "
-        f"L=1 variance vs the exact discrete value |z| <= {Z:g}", notes, false_failure=false_failure)
+        "dln.stationary_density", params, seed, Comparison(rows, list(mutants.values()), Z),
+        f"KS rows: z = normal quantile of the two-sided p-value, |z| <= {Z:g} (p >= {2 * sp_stats.norm.sf(Z):.1e}); "
+        f"L=1 variance vs the exact discrete value |z| <= {Z:g}; a mutant density is rejected at the same threshold",
+        notes)
 
 
 register_check(Check(
@@ -184,6 +184,7 @@ register_check(Check(
     derivation="dln.stationary_density",
     description="stationary histogram of the width-1 network (L = 1, 2, label noise) vs the zero-flux density (KS)",
     run=_run_stationary,
+    exact=False,  # the zero-flux density is the continuum (Fokker-Planck) theory: O(eta) off discrete SGD
     quick=dict(s=1.0, sigma=1.0, eta=0.01, batch_size=1, n_replicas=4000, per_replica=4, spacing_times=6.0,
                burn_in_spacings=2),
     full=dict(s=1.0, sigma=1.0, eta=0.005, batch_size=1, n_replicas=20000, per_replica=8, spacing_times=6.0,
@@ -212,7 +213,7 @@ _SIMULATION_KEYS = ("eta", "n_replicas", "stride", "n_probe", "u0_fraction", "in
 def _diffusion_peak_comparison(params: dict, seed: int, init: str):
     """Simulate every depth; rows = measured D_u peak u*/s per mode vs ``dln.diffusion_peak``; notes for D_a,
     the whole D_u curve in bins, and the lead time before u = 0.9 s."""
-    names, pred, meas, err, notes = [], [], [], [], []
+    names, pred, meas, err, notes, per_layer = [], [], [], [], [], []
     edges = np.linspace(0.1, 0.9, 9)
     for i, depth in enumerate(params["depths"]):
         md = simulate_mode_diffusion(depth, params["singular_values"], init=init, seed=child_seed(seed, i),
@@ -223,6 +224,7 @@ def _diffusion_peak_comparison(params: dict, seed: int, init: str):
             se = float(np.hypot(est.stderr, bias))
             names.append(f"L={depth} s={s_k:g} D_u u*/s")
             pred.append(p)
+            per_layer.append(other[k])
             meas.append(est.value)
             err.append(se)
             ratio = binned_ratio(md.x[:, :, k], md.var_u[:, :, k], md.predicted("u")[:, :, k], edges)
@@ -244,7 +246,12 @@ def _diffusion_peak_comparison(params: dict, seed: int, init: str):
             se = float(np.hypot(est.stderr, bias))
             notes.append(f"L={depth} s={md.s[k]:g} per-layer D_a (reported, not tested): peak u*/s = {est.value:.4f} "
                          f"+- {se:.4f} vs {p:.4f}, z = {(est.value - p) / se:+.1f}")
-    return names, pred, meas, err, notes
+    return names, pred, meas, err, notes, per_layer
+
+
+def _peak_mutants(pred, per_layer) -> dict:
+    return {"diffusion peak at u = s (when the mode is learned)": np.ones(len(pred)),
+            "the per-layer D_a peak position in place of the end-to-end D_u one": per_layer}
 
 
 def _with_peaks_before_learning(cmp: Comparison, names, meas, err) -> Comparison:
@@ -255,21 +262,18 @@ def _with_peaks_before_learning(cmp: Comparison, names, meas, err) -> Comparison
 
 
 def _run_peak(params: dict, seed: int) -> CheckResult:
-    names, pred, meas, err, notes = _diffusion_peak_comparison(params, seed, "aligned")
-    cmp = Comparison.make(names, pred, meas, err, np.ones(len(pred)), "diffusion peak at u = s (when the mode is learned)",
-                          z=Z, rel_floor=params["rel_floor"])
+    names, pred, meas, err, notes, per_layer = _diffusion_peak_comparison(params, seed, "aligned")
+    cmp = Comparison.make(names, pred, meas, err, _peak_mutants(pred, per_layer), z=Z)
     cmp = _with_peaks_before_learning(cmp, names, meas, err)
     notes.append("The per-layer D_a of a late mode is not tested: at small u its unit direction in weight space "
                  "picks up misalignment leakage from already-learned modes (visible with widely spread singular "
                  "values, e.g. s = 3, 2, 1), while the end-to-end D_u is robust.")
     return comparison_result(
         "dln.diffusion_peak", params, seed, cmp,
-        f"|z| <= {Z:g} or a relative floor {params['rel_floor']:g} of u*/s; stderr = jackknife over "
-        f"{params['n_blocks']} replica blocks (+) the estimator's bias on the exact curve; and every peak + 5 stderr "
-        "below u = 0.9 s. The floor: the aligned theory drops the off-diagonal noise; along SGD trajectories every "
-        "mode is misaligned by 20-35% of u at its peak (RMS off-diagonal of U^T W V in its row and column; notes), "
-        "and the slowest mode's peak moves by about +0.01 (L = 2, s = 3, 2, 1: the same at eta = 0.02, 0.01, "
-        "0.005; absent for a single mode)", notes)
+        f"|z| <= {Z:g}, no floor; stderr = jackknife over {params['n_blocks']} replica blocks (+) the estimator's "
+        "bias on the exact curve; and every peak more than 5 stderr below u = 0.9 s. The aligned theory drops the "
+        "off-diagonal noise (every mode is misaligned by 20-35% of u at its peak, notes); its effect on the peak "
+        "is below the standard errors here", notes)
 
 
 register_check(Check(
@@ -278,24 +282,23 @@ register_check(Check(
     description="end-to-end gradient variance along each mode peaks at the predicted u*/s, before 0.9 s (L = 2, 3; 3 modes)",
     run=_run_peak,
     quick=dict(depths=(2, 3), singular_values=(3.0, 2.0, 1.0), u0_fraction=0.01, eta=0.01, stride=2, n_probe=16,
-               n_replicas=384, t_factor=1.15, bandwidth=0.08, bin_width=0.05, n_blocks=16, rel_floor=0.03),
+               n_replicas=384, t_factor=1.15, bandwidth=0.08, bin_width=0.05, n_blocks=16),
     full=dict(depths=(2, 3, 4), singular_values=(3.0, 2.0, 1.0), u0_fraction=0.01, eta=0.005, stride=2, n_probe=32,
-              n_replicas=1024, t_factor=1.15, bandwidth=0.08, bin_width=0.05, n_blocks=32, rel_floor=0.03),
+              n_replicas=1024, t_factor=1.15, bandwidth=0.08, bin_width=0.05, n_blocks=32),
 ))
 
 
 # =========================================================================== dln.ablation
 def _run_ablation(params: dict, seed: int) -> CheckResult:
-    names, pred, meas, err, notes = _diffusion_peak_comparison(params, seed, "random")
-    tol = params["peak_tolerance"]
-    cmp = Comparison.make(names, pred, meas, err, np.ones(len(pred)), "diffusion peak at u = s (when the mode is learned)",
-                          z=Z, rel_floor=tol / max(pred))
+    names, pred, meas, err, notes, per_layer = _diffusion_peak_comparison(params, seed, "random")
+    # the aligned-balanced u*/s is not a prediction for a random initialisation: its rows are reported, not judged
+    cmp = Comparison.make(names, pred, meas, err, _peak_mutants(pred, per_layer), z=Z, rule="approx")
     cmp = _with_peaks_before_learning(cmp, names, meas, err)
     return comparison_result(
         "dln.ablation", params, seed, cmp,
-        f"claim 4 is qualitative: the aligned-balanced u*/s must hold within |z| <= {Z:g} or an absolute tolerance "
-        f"{tol:g} in u*/s (stated before measuring: not exact without alignment and balance), the peak must come "
-        "before u = 0.9 s, and u = s must be rejected by the same rule", notes)
+        "claim 4 is qualitative: without alignment and balance the aligned-balanced u*/s is an approximation "
+        f"(rows reported with their z, not judged); the judged claim is that every peak comes more than {Z:g} "
+        "stderr before u = 0.9 s; mutants judged on the u*/s rows", notes)
 
 
 register_check(Check(
@@ -303,10 +306,11 @@ register_check(Check(
     derivation="dln.diffusion_peak",
     description="ablation: small random (non-aligned, unbalanced) initialisation; D_u peak vs the aligned prediction",
     run=_run_ablation,
+    exact=False,
     quick=dict(depths=(2, 3), singular_values=(3.0, 2.0, 1.0), init_scale=0.3, eta=0.01, stride=4, n_probe=16,
                n_replicas=256, t_factor=1.5, learned_fraction=0.5, max_chunks=4, bandwidth=0.08, bin_width=0.05,
-               n_blocks=16, peak_tolerance=0.1),
+               n_blocks=16),
     full=dict(depths=(2, 3, 4), singular_values=(3.0, 2.0, 1.0), init_scale=0.3, eta=0.005, stride=2, n_probe=32,
               n_replicas=1024, t_factor=1.5, learned_fraction=0.9, max_chunks=8, bandwidth=0.08, bin_width=0.05,
-              n_blocks=32, peak_tolerance=0.1),
+              n_blocks=32),
 ))

@@ -24,6 +24,7 @@ def test_one_step_identity_holds_to_rounding():
 
 def test_law_of_balance_check_passes_and_rejects_conservation():
     result = get_check("dln.law_of_balance")(seed=0, n_replicas=1000, n_steps=200, burn_in=80)
-    assert result.passed, result.table()
-    assert result.negative_control.rejected
-    assert result.negative_control.max_abs_z > 20
+    assert result.verdict == "CONFIRMED", result.table()
+    conserved = next(m for m in result.mutants if m.description.startswith("Delta conserved"))
+    assert conserved.rejected and conserved.max_abs_z > 20
+    assert any(r.quantity.startswith("Ito ratio eta->0") for r in result.rows)  # extrapolated, no floor
