@@ -56,6 +56,7 @@ __all__ = [
     "ks_test",
     "max_abs_z",
     "power_law_fit",
+    "pvalue_z",
     "replica_mean",
     "thin_to_independent",
     "time_and_replica_mean",
@@ -481,6 +482,12 @@ def time_and_replica_mean(samples: Any, n_batches: int = 32, min_replicas: int =
 
 
 # --------------------------------------------------------------------------- distributions
+def pvalue_z(pvalue: float) -> float:
+    """The |z| of a standard normal with the same two-sided tail probability: |z| <= 5 ⇔ p >= 5.7e-7, so a test
+    with a p-value (e.g. KS) is judged at the package's z threshold. p below 1e-300 counts as 1e-300."""
+    return float(sp_stats.norm.isf(max(pvalue, 1e-300) / 2))
+
+
 class KSResult(NamedTuple):
     """Result of :func:`ks_test`: KS statistic ``D``, p-value, number of samples."""
 

@@ -21,7 +21,8 @@ from numerics.models.noise_curvature import best_multiple_error, commutator_meas
 from numerics.models import LeastSquares
 from numerics.errors import ParameterError
 from numerics.engine.rng import as_generator
-from numerics.engine.sgd import MomentObserver, Observer, TrajectoryObserver, run_sgd
+from numerics.engine.replicas import SecondMomentObserver
+from numerics.engine.sgd import Observer, TrajectoryObserver, run_sgd
 from numerics.stats import Estimate, extrapolate_to_zero, replica_mean
 from numerics.models.two_layer import (
     TwoLayerLinear, covariance_principal_components, flatness, linearised_covariance, noise_balanced_state,
@@ -156,17 +157,11 @@ def _burn_in(lin, eta: float, relaxations: float) -> int:
 
 def _two_layer_covariance(model, ds, theta, lin, eta, B, params, seed) -> Estimate:
     """Monte Carlo E[δδᵀ] (upper triangle) of SGD at the noise-balanced state θ, over independent replicas."""
-    iu = np.triu_indices(model.n_params)
-
-    def features(w):
-        d = w - theta
-        return (d[:, :, None] * d[:, None, :])[:, iu[0], iu[1]]
-
     burn = _burn_in(lin, eta, params["relaxations"])
-    obs = MomentObserver(features, burn_in=burn, every=params["every"], n_batches=8)
+    obs = SecondMomentObserver(theta, burn_in=burn, every=params["every"], n_batches=8)
     run_sgd(model, ds, eta=eta, batch_size=B, n_steps=burn + params["n_steps"], n_replicas=params["n_replicas"],
             w0=theta, seed=seed, observers=[obs])
-    return replica_mean(obs.replica_means)
+    return replica_mean(obs.replica_means[:, model.n_params:])
 
 
 def _run_two_layer(params: dict, seed: int) -> CheckResult:

@@ -26,7 +26,7 @@ from typing import Iterable, Protocol
 
 import numpy as np
 
-from numerics.verify import CheckResult, get_check
+from numerics.verify import VERDICTS, CheckResult, get_check
 
 __all__ = ["PAPERS", "paper_of", "FiguresHook", "figures_hook", "Entry", "make_figures",
            "write_report"]
@@ -149,12 +149,10 @@ class Entry:
 
 def verdict_counts(entries: list[Entry]) -> str:
     """E.g. "12 CONFIRMED, 2 REFUTED, 2 INCONCLUSIVE of 16 checks"."""
-    counts = {v: sum(e.verdict == v for e in entries) for v in ("CONFIRMED", "REFUTED", "INCONCLUSIVE", "ERROR")}
+    counts = {v: sum(e.verdict == v for e in entries) for v in (*VERDICTS, "ERROR")}
     return ", ".join(f"{n} {v}" for v, n in counts.items() if n) + f" of {len(entries)} checks"
 
 
-def _resolving(r: CheckResult) -> str:
-    return "—" if r.resolving_power is None else f"±{100 * r.resolving_power:.2g} %"
 
 
 def _fmt(x: float) -> str:
@@ -184,7 +182,7 @@ def _blocks(entries: list[Entry], meta: dict) -> list[tuple]:
         blocks.append(("table", ["claim (check)", "verdict", "max |z|", "resolving power", "mutants rejected", "runtime"],
                        [[e.name, e.verdict,
                          f"{e.result.max_abs_z:.2f}" if e.result else "—",
-                         _resolving(e.result) if e.result else "—",
+                         e.result.resolving() if e.result else "—",
                          f"{sum(m.rejected for m in e.result.mutants)}/{len(e.result.mutants)}" if e.result else "—",
                          f"{e.result.runtime_s:.1f} s" + (" (stored)" if e.cached else "") if e.result else "—"]
                         for e in group]))
@@ -204,7 +202,7 @@ def _blocks(entries: list[Entry], meta: dict) -> list[tuple]:
                            row.rule, f" (criterion: measured {row.rule} the bound)"),
                          _fmt(row.predicted), _fmt(row.measured), _fmt(row.stderr), f"{row.z:.2f}"]
                         for row in r.rows]))
-        blocks.append(("p", f"tolerance: {r.tolerance}; resolving power {_resolving(r)}"))
+        blocks.append(("p", f"tolerance: {r.tolerance}; resolving power {r.resolving()}"))
         blocks += [("p", f"mutant: {m.description} — {'rejected' if m.rejected else 'NOT rejected'} "
                          f"(max |z| = {m.max_abs_z:.1f})") for m in r.mutants]
         for note in r.notes + e.notes:
@@ -253,7 +251,7 @@ img{max-width:100%}pre{background:#f6f6f6;padding:.6em;overflow-x:auto}h2{border
 
 def _html_cells(row, tag: str) -> str:
     """Table cells; verdict cells get a class (coloured by the style sheet)."""
-    return "".join(f'<{tag} class="{c}">{c}</{tag}>' if c in ("CONFIRMED", "REFUTED", "INCONCLUSIVE", "ERROR")
+    return "".join(f'<{tag} class="{c}">{c}</{tag}>' if c in (*VERDICTS, "ERROR")
                    else f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)
 
 

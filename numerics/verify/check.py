@@ -23,13 +23,12 @@ from derivations.conventions import Z_THRESHOLD
 from derivations.registry import Registry
 
 from numerics.errors import ParameterError
-from numerics.stats import false_failure_probability
+from numerics.stats import Estimate, KSResult, false_failure_probability, pvalue_z, z_scores
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 
-RULES = ("agree", "below", "above", "approx")
 VERDICTS = ("CONFIRMED", "REFUTED", "INCONCLUSIVE")  # ERROR (the check raised) is the runner's fourth
 
 
@@ -132,10 +131,6 @@ class CheckResult:
         return self.verdict != "REFUTED"
 
     @property
-    def unrejected_mutants(self) -> list[Mutant]:
-        return [m for m in self.mutants if not m.rejected]
-
-    @property
     def max_abs_z(self) -> float:
         return max((abs(r.z) for r in self.rows if r.rule in ("agree", "approx")), default=0.0)
 
@@ -156,6 +151,10 @@ class CheckResult:
         data["runtime_s"] = float(payload.get("runtime_s", 0.0) if runtime_s is None else runtime_s)
         return cls(**data)
 
+    def resolving(self) -> str:
+        """The resolving power as text, e.g. "±1.5 %" ("—" when none: see :func:`resolving_power`)."""
+        return "—" if self.resolving_power is None else f"±{100 * self.resolving_power:.2g} %"
+
     def table(self) -> str:
         """A readable table: quantity, predicted, measured, stderr, z; verdict, resolving power and mutants."""
         head = f"{'quantity':<28} {'predicted':>12} {'measured':>12} {'stderr':>10} {'z':>7}"
@@ -165,8 +164,7 @@ class CheckResult:
         lines += [f"{r.quantity:<28} {r.predicted:>12.5g} {r.measured:>12.5g} {r.stderr:>10.3g} {r.z:>7.2f}"
                   + marks[r.rule] for r in self.rows]
         lines.append(f"tolerance: {self.tolerance}")
-        lines.append("resolving power: " + ("—" if self.resolving_power is None
-                                            else f"rejects the prediction scaled by ±{100 * self.resolving_power:.2g} %"))
+        lines.append(f"resolving power: {self.resolving()}")
         lines += [f"mutant: {m.description} -> {'rejected' if m.rejected else 'NOT rejected'} (max |z| = {m.max_abs_z:.1f})"
                   for m in self.mutants]
         lines += [f"note: {n}" for n in self.notes]
@@ -183,10 +181,9 @@ def _revive(cls, data: dict):
     return cls(**{f.name: float(data[f.name]) if f.type == "float" else data[f.name] for f in fields(cls) if f.name in data})
 
 
-def _z(measured, target, stderr):
-    """(measured − target)/stderr; a zero stderr compares exactly (0 if equal, ±inf otherwise)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(stderr > 0, (measured - target) / stderr, np.where(measured == target, 0.0, np.inf))
+def _z(measured, target, stderr) -> np.ndarray:
+    """(measured − target)/stderr as an array (:func:`numerics.stats.z_scores`: a zero stderr compares exactly)."""
+    return np.atleast_1d(z_scores(Estimate(measured, stderr), target))
 
 
 @dataclass(frozen=True)
@@ -223,12 +220,19 @@ class Comparison:
                   for d, zw in ((d, _z(measured, w, stderr)) for d, w in wrongs.items())]
         return cls(rows, judged, z)
 
+    @classmethod
+    def ks(cls, quantity: str, result: KSResult, mutants: Mapping[str, KSResult], z: float = Z_THRESHOLD) -> "Comparison":
+        """A goodness-of-fit row from a KS test (predicted D = 0, no standard error, z = :func:`pvalue_z` of its
+        p-value), and mutant laws judged by their own KS p-values on the same samples."""
+        row = Row(quantity, 0.0, float(result.statistic), math.nan, pvalue_z(result.pvalue))
+        return cls([row], [Mutant(d, pvalue_z(r.pvalue) > z, pvalue_z(r.pvalue)) for d, r in mutants.items()], z)
+
     def require(self, quantity: str, measured: float, stderr: float, bound: float, side: str) -> "Comparison":
         """This comparison with one more criterion row: ``measured`` lies ``side`` ("below" or "above") the
         ``bound`` by more than ``z`` standard errors (see :class:`Row`)."""
         if side not in ("below", "above"):
             raise ParameterError(f"side must be 'below' or 'above', got {side!r}")
-        z = float(_z(np.float64(measured), np.float64(bound), np.float64(stderr)))
+        z = float(_z(measured, bound, stderr)[0])
         return Comparison(self.rows + [Row(quantity, float(bound), float(measured), float(stderr), z, side)], self.mutants, self.z)
 
     @classmethod

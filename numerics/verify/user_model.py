@@ -19,12 +19,11 @@ from typing import Callable, Mapping
 
 import numpy as np
 import sympy as sp
-from scipy import stats as sps
 
 from derivations.model import SGDModel
 from derivations.calculus.stationary import StationaryDensity
 
-from numerics.verify import CheckResult, Comparison, Mutant, Row, comparison_result
+from numerics.verify import CheckResult, Comparison, comparison_result
 from numerics.engine.data import GaussianTeacher
 from numerics.errors import ParameterError, require_int_in_range, require_positive
 from numerics.engine.sgd import MomentObserver, TrajectoryObserver, run_sgd
@@ -246,11 +245,8 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
     else:
         sample = obs.values[-1, :, 0]
         ks = ks_test(sample, pred.cdf)
-        z_of = lambda r: float(sps.norm.isf(max(r.pvalue, 1e-300) / 2))  # noqa: E731
-        # rows in z units: predicted D = 0, stderr = D / z; a mutant density is judged by its own KS p-value
-        row = Row("KS statistic D", 0.0, ks.statistic, ks.statistic / max(z_of(ks), 1e-12), z_of(ks))
         judged = {d: ks_test(sample, w.cdf) for d, w in wrongs.items()}
-        cmp = Comparison([row], [Mutant(d, z_of(r) > z, z_of(r)) for d, r in judged.items()], z)
+        cmp = Comparison.ks("KS statistic D", ks, judged, z)
         tol = (f"KS p-values {ks.pvalue:.3g} (prediction), "
                + ", ".join(f"{r.pvalue:.3g} ({d})" for d, r in judged.items()) + f", n = {ks.n}")
     return comparison_result(name, params, seed, cmp, f"|z| <= {z:g}; {tol}", model.notes)

@@ -22,7 +22,7 @@ from scipy import stats as sp_stats
 
 from derivations.conventions import Z_THRESHOLD as Z
 from numerics.verify.predict import evaluate
-from numerics.verify import Check, CheckResult, Comparison, Mutant, Row, comparison_result, register_check
+from numerics.verify import Check, CheckResult, Comparison, comparison_result, register_check
 from numerics.engine.data import GaussianTeacher
 from numerics.models.deep_linear import (
     ModeDensity, ModeDiffusion, ScalarChain, binned_ratio, first_passage_times, gradient_flow_time, mode_sde_in_a,
@@ -121,19 +121,9 @@ def stationary_samples(depth, s, sigma, eta, batch_size, burn_in, spacing, per_r
     return obs.values[burn_in // spacing:, :, 0]
 
 
-def _z_of_p(p: float) -> float:
-    return float(sp_stats.norm.isf(max(p, 1e-300) / 2))
-
-
 def _run_stationary(params: dict, seed: int) -> CheckResult:
     eta, B, s, sigma = params["eta"], params["batch_size"], params["s"], params["sigma"]
-    rows, notes, mutants = [], [], {}
-
-    def judge(description, pvalue):  # a mutant density: rejected when its KS p-value is below the threshold's
-        old = mutants.get(description, Mutant(description, False, 0.0))
-        z = _z_of_p(pvalue)
-        mutants[description] = Mutant(description, old.rejected or z > Z, max(old.max_abs_z, z))
-
+    parts, notes = [], []
     for i, depth in enumerate((1, 2)):
         lam = depth * s ** (2 - 2 / depth)  # relaxation rate at u = s (steps: 1/(eta lam))
         spacing = int(np.ceil(params["spacing_times"] / (eta * lam)))
@@ -144,14 +134,14 @@ def _run_stationary(params: dict, seed: int) -> CheckResult:
         boltz_std = np.sqrt(eta / B * sigma ** 2 / 2)  # p ∝ exp(−ℓ/T'), ℓ = ½(u − s)², T' = (η/B)σ²/2
         boltz = ks_test(samples, lambda x: sp_stats.norm.cdf(x, s, boltz_std))
         gauss = ks_test(samples, lambda x: sp_stats.norm.cdf(x, density.mean, np.sqrt(density.variance)))
-        judge("Boltzmann density of the plain loss at constant temperature (eta/B) sigma^2/2", boltz.pvalue)
-        judge("a Gaussian with the density's own mean and variance (two moments only)", gauss.pvalue)
+        mutants = {"Boltzmann density of the plain loss at constant temperature (eta/B) sigma^2/2": boltz,
+                   "a Gaussian with the density's own mean and variance (two moments only)": gauss}
         extra = ""
         if depth > 1:
             no_ito = ks_test(samples, ModeDensity(depth, s, sigma, eta, B, ito=False).cdf)
-            judge("the density without the Ito term (L = 2)", no_ito.pvalue)
+            mutants["the density without the Ito term (L = 2)"] = no_ito
             extra = f"; vs the density without the Ito term {no_ito.pvalue:.2g}"
-        rows.append(Row(f"KS D vs p(u), L={depth}", 0.0, ks.statistic, float("nan"), _z_of_p(ks.pvalue)))
+        parts.append(Comparison.ks(f"KS D vs p(u), L={depth}", ks, mutants, Z))  # a mutant: rejected at either depth
         notes.append(f"L={depth}: n = {ks.n} samples ({params['per_replica']} per replica, spaced by "
                      f"{params['spacing_times']:g}/(eta*lambda) = {spacing} steps); KS p-value vs the density "
                      f"{ks.pvalue:.3g}; vs constant-temperature Boltzmann {boltz.pvalue:.2g}; vs the moment-matched "
@@ -163,8 +153,7 @@ def _run_stationary(params: dict, seed: int) -> CheckResult:
             exact = float(evaluate("linreg.discrete_stationary_covariance",
                                    {"N": 1, "kappa": 1 / B, "eta": eta, "sigma": sigma}, "online_isotropic"))
             continuum = density.variance
-            rows.append(Row("Var u L=1 vs exact discrete", exact, float(var.value), float(var.stderr),
-                            float((var.value - exact) / var.stderr)))
+            parts.append(Comparison.make(["Var u L=1 vs exact discrete"], [exact], [var.value], [var.stderr], z=Z))
             notes.append(f"L=1 variance: measured {var.value:.5g} +- {var.stderr:.2g}; exact discrete SGD "
                          f"eta sigma^2/(2B - eta B - 2 eta) = {exact:.5g}; continuum Student-t eta sigma^2/(2(B - eta)) "
                          f"= {continuum:.5g}; Boltzmann (small T) {boltz_std ** 2:.5g}. The O(eta) discrete correction "
@@ -173,7 +162,7 @@ def _run_stationary(params: dict, seed: int) -> CheckResult:
                          f"Student-t 6/(nu - 4) = {6 / (B / eta - 3):.3g}: the continuum's heavy tails are an O(eta) "
                          "effect of the same order as the discretisation corrections.")
     return comparison_result(
-        "dln.stationary_density", params, seed, Comparison(rows, list(mutants.values()), Z),
+        "dln.stationary_density", params, seed, Comparison.combine(parts),
         f"KS rows: z = normal quantile of the two-sided p-value, |z| <= {Z:g} (p >= {2 * sp_stats.norm.sf(Z):.1e}); "
         f"L=1 variance vs the exact discrete value |z| <= {Z:g}; a mutant density is rejected at the same threshold",
         notes)
