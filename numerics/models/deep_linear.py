@@ -308,12 +308,19 @@ class ModeDensity:
         return np.interp(x, self.grid, self._c, left=0.0, right=1.0)
 
     @cached_property
-    def mean(self) -> float:
-        return float(np.trapezoid(self.grid * self._p, self.grid))
+    def moments(self) -> np.ndarray:
+        """(mean, variance, skewness, excess kurtosis) of the density (trapezoid on its grid)."""
+        mean = np.trapezoid(self.grid * self._p, self.grid)
+        c2, c3, c4 = (np.trapezoid((self.grid - mean) ** k * self._p, self.grid) for k in (2, 3, 4))
+        return np.array([mean, c2, c3 / c2 ** 1.5, c4 / c2 ** 2 - 3.0])
 
-    @cached_property
+    @property
+    def mean(self) -> float:
+        return float(self.moments[0])
+
+    @property
     def variance(self) -> float:
-        return float(np.trapezoid((self.grid - self.mean) ** 2 * self._p, self.grid))
+        return float(self.moments[1])
 
 
 # --------------------------------------------------------------------------- diffusion along a mode

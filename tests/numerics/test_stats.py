@@ -21,7 +21,7 @@ from derivations.errors import ParameterError, SgdNoiseError
 from numerics.stats import (
     DEFAULT_Z_THRESHOLD, FALSE_FAILURE_PER_ENTRY_AT_5_SIGMA, Estimate, KSResult, PowerLawFit, batch_means,
     effective_sample_size, false_failure_probability, integrated_autocorrelation_time, ks_test, max_abs_z,
-    power_law_fit, replica_mean, thin_to_independent, time_and_replica_mean, verdict, z_scores,
+    power_law_fit, replica_mean, standardised_moments, thin_to_independent, time_and_replica_mean, verdict, z_scores,
 )
 
 
@@ -483,3 +483,21 @@ class TestPowerLawFit:
     def test_bad_input(self, args, kwargs, match):
         with pytest.raises(ParameterError, match=match):
             power_law_fit(*args, **kwargs)
+
+
+@pytest.mark.parametrize("dist", [sp_stats.gamma(4.0), sp_stats.t(12), sp_stats.norm(2.0, 0.5)])
+def test_standardised_moments_agree_with_exact_moments_within_their_jackknife_errors(dist):
+    rng = np.random.default_rng(7)
+    x = dist.rvs(size=(6, 40000), random_state=rng)
+    mean, var, skew, kurt = dist.stats(moments="mvsk")
+    est = standardised_moments(x)
+    z = (est.value - np.array([mean, var, skew, kurt], dtype=float)) / est.stderr
+    assert np.all(np.abs(z) < 5), z
+    assert est.dof == 31
+
+
+def test_standardised_moments_refuses_bad_shapes():
+    with pytest.raises(ParameterError, match="shape"):
+        standardised_moments(np.ones(10))
+    with pytest.raises(ParameterError, match="n_blocks"):
+        standardised_moments(np.ones((2, 8)))
