@@ -116,8 +116,8 @@ register_check(Check(
     exact=False,
     quick=dict(d=16, alpha=1e8, chis=[0.0, 1.0, 2.0], sizes=[128, 256, 512, 1024, 2048, 4096], temperature=0.1,
                t_eta=0.4, t_batch_sizes=[1, 2, 4, 8], t_size=256, n_replicas=32, max_steps=500_000_000),
-    full=dict(d=128, alpha=1e8, chis=[0.0, 1.0, 2.0], sizes=[128, 256, 512, 1024, 2048, 4096, 8192], temperature=0.1,
-              t_eta=1.0, t_batch_sizes=[1, 2, 4, 8, 16, 32], t_size=1024, n_replicas=32, max_steps=50_000_000),
+    full=dict(d=16, alpha=1e8, chis=[0.0, 1.0, 2.0], sizes=[128, 256, 512, 1024, 2048, 4096, 8192], temperature=0.1,
+              t_eta=0.4, t_batch_sizes=[1, 2, 4, 8, 16, 32], t_size=1024, n_replicas=64, max_steps=2_000_000_000),
 ))
 
 
