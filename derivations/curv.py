@@ -162,6 +162,11 @@ def explicit_last_layer_hessian(K: int, n: int, loss: str):
     return hess, closed
 
 
+def loglog_slope(curve: sp.Expr, x: sp.Symbol = lam) -> sp.Expr:
+    """Local log–log slope x ∂ log(curve)/∂x (the exponent γ of curve ∝ x^γ where it is a power law)."""
+    return sp.simplify(x * sp.diff(sp.log(curve), x))
+
+
 def least_squares_gaussian_moment(n: int = 2) -> tuple[sp.Matrix, sp.Matrix]:
     """x ~ N(0, Σ), Σ = diag(λ_1..λ_n): (E[‖x‖² x xᵀ] by Isserlis, tr(Σ) Σ + 2Σ²)."""
     lams = sp.symbols(f"lambda1:{n + 1}", positive=True)
@@ -248,9 +253,12 @@ def _noise_curvature() -> Derivation:
     d.step("Upper bound: for $h \\succeq 0$, $\\kappa_{\\max}h - h^2 = R\\,\\mathrm{diag}(k_j(\\kappa_{\\max} - k_j))R^T "
            "\\succeq 0$ (checked for $2\\times 2$), so $v_i^T h_p^2 v_i \\le \\kappa_{\\max} v_i^T h_p v_i$.",
            sp.Le(S_i, kappa_max * lam))
-    d.step("On a log--log plot the points $(\\lambda_i, S_i)$ lie between a line of slope 2 and one of slope 1: "
-           "a power law across directions has $1 \\le \\gamma \\le 2$.",
-           sp.And(sp.Ge(sp.Symbol("gamma"), 1), sp.Le(sp.Symbol("gamma"), 2)))
+    # the exponent bounds are the log-log slopes of the two bounding curves (extras: the checks take them from here)
+    d.extras.update(gamma_lower=loglog_slope(kappa_max * lam), gamma_upper=loglog_slope(lam ** 2))
+    d.step("On a log--log plot the points $(\\lambda_i, S_i)$ lie between the bounding curves, whose slopes "
+           "$\\lambda\\,\\partial_\\lambda\\log S$ are 1 ($\\kappa_{\\max}\\lambda_i$) and 2 ($\\lambda_i^2$): a "
+           "power law across directions has",
+           sp.And(sp.Ge(sp.Symbol("gamma"), d.extras["gamma_lower"]), sp.Le(sp.Symbol("gamma"), d.extras["gamma_upper"])))
     lam_j, S_j = rank_one_family_moments()
     gamma_q = rank_one_family_exponent()
     d.extras.update(rank_one_lambda=lam_j, rank_one_S=S_j, rank_one_gamma=gamma_q)
@@ -275,7 +283,7 @@ def _noise_curvature() -> Derivation:
     d.extras["least_squares_S"] = S_ls
     d.step("Gaussian inputs, isotropic dual-weight residuals: $E[\\|x\\|^2xx^T] = \\mathrm{tr}(\\Sigma)\\Sigma + "
            "2\\Sigma^2$ (Isserlis), so along $H$'s eigen-directions", sp.Eq(sp.Symbol("C_{1,ii}"), S_ls))
-    local = sp.simplify(lam * sp.diff(sp.log(S_ls), lam))
+    local = loglog_slope(S_ls)
     d.extras["least_squares_local_gamma"] = local
     d.step("Local log--log slope: $\\gamma = 1 + O(\\lambda_{\\max}/\\mathrm{tr}\\Sigma)$ — least squares in many "
            "dimensions gives $\\gamma \\to 1$.", sp.Eq(sp.Symbol("gamma_i"), local))

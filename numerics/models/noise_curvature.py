@@ -24,7 +24,7 @@ from numerics.stats import PowerLawFit, power_law_fit
 
 __all__ = ["NoiseCurvature", "gradient_covariance", "measure_layer", "best_multiple_error", "commutator_measure", "haar_orthogonal",
            "antisymmetric_fraction",
-           "rotation_baseline", "fit_gamma", "fold_errors", "rank_one_family", "least_squares_dual_weight"]
+           "rotation_baseline", "fit_gamma", "rank_one_family", "least_squares_dual_weight"]
 
 
 def gradient_covariance(g: np.ndarray, batch_size: int = 1) -> np.ndarray:
@@ -99,10 +99,14 @@ class NoiseCurvature:
     def eigenvectors(self) -> np.ndarray:
         return self._eigh[1]
 
+    def in_eigenbasis(self, M: np.ndarray) -> np.ndarray:
+        """Diagonal v_iᵀMv_i of a matrix M (e.g. a predicted C) in H's eigenbasis, descending λ."""
+        V = self.eigenvectors
+        return np.sum(V * (M @ V), axis=0)
+
     def diagonals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(H_ii = λ_i, C_ii, S_i) in H's eigenbasis, descending λ."""
-        V = self.eigenvectors
-        return self.eigenvalues, np.sum(V * (self.C @ V), axis=0), np.sum(V * (self.Eh2 @ V), axis=0)
+        return self.eigenvalues, self.in_eigenbasis(self.C), self.in_eigenbasis(self.Eh2)
 
     def relative_errors(self) -> dict:
         """‖C − cM‖/‖C‖ (best c) for M = E_p[h_p²] and M = H."""
@@ -135,19 +139,6 @@ def fit_gamma(hii, cii, n_top: int, *, confidence: float = 0.95, n_resamples: in
         raise ParameterError(f"only {order.size} directions with H_ii, C_ii > 0: too few for a fit")
     return power_law_fit(hii[order], cii[order], confidence=confidence, bootstrap=True, n_resamples=n_resamples,
                          rng=as_generator(seed))
-
-
-def fold_errors(model: MLP, w, X, y, layer: int, batch_size: int, n_folds: int, seed=None) -> np.ndarray:
-    """Per-fold relative errors (n_folds, 2): columns ‖C − cE_p[h_p²]‖/‖C‖ and ‖C − cH‖/‖C‖, each measured on one
-    of ``n_folds`` disjoint random folds of the data at the same weights (independent samples of the statistic at
-    P/n_folds samples, for a mean ± standard error)."""
-    require_int_in_range("n_folds", n_folds, 2, len(X) // 2)
-    perm = as_generator(seed).permutation(len(X))
-    out = []
-    for idx in np.array_split(perm, n_folds):
-        errs = measure_layer(model, w, X[idx], y[idx], layer, batch_size).relative_errors()
-        out.append((errs["Eh2"], errs["H"]))
-    return np.array(out)
 
 
 # --------------------------------------------------------------------------- synthetic models

@@ -35,6 +35,7 @@ def test_relative_errors_and_commutators_vanish_exactly_when_expected():
     lam, C_ii, S_i = nc.diagonals()
     np.testing.assert_allclose(lam, [4, 3, 2, 1], atol=1e-12)
     np.testing.assert_allclose(C_ii, lam ** 2, atol=1e-12)
+    np.testing.assert_allclose(nc.in_eigenbasis(H), lam, atol=1e-12)
     assert nc.relative_errors()["Eh2"] < 1e-14
 
 

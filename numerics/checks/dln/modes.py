@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as sp_stats
 
 from derivations.conventions import Z_THRESHOLD as Z
 from numerics.verify.predict import evaluate
@@ -172,8 +171,8 @@ def _run_stationary(params: dict, seed: int) -> CheckResult:
                                  child_seed(seed, 10 * i + 5))
         m = standardised_moments(sgd)
         notes.append(f"L={depth}, T={T:g}: {K} x {R} samples spaced by {params['spacing_times']:g} relaxation times; "
-                     f"SDE at dt*lambda = " + ", ".join(f"{lam * spacing / n:.3g}" for n in substeps)
-                     + f" (chi^2 of the linear extrapolation per moment: " + ", ".join(f"{c:.2g}" for c in chi2)
+                     "SDE at dt*lambda = " + ", ".join(f"{lam * spacing / n:.3g}" for n in substeps)
+                     + " (chi^2 of the linear extrapolation per moment: " + ", ".join(f"{c:.2g}" for c in chi2)
                      + "); density (mean, var, skew, kurt) = " + ", ".join(f"{v:.4g}" for v in density.moments)
                      + "; discrete SGD (B = 1, eta = T): " + ", ".join(f"{v:.4g} +- {e:.2g}" for v, e in zip(m.value, m.stderr))
                      + f", KS p-value vs the density {ks_test(sgd, density.cdf).pvalue:.2g} (reported, not gated)")
