@@ -309,6 +309,18 @@ def _ivfr() -> Derivation:
     d.step("Noise-balanced late-time state with isotropic data ($A \\propto N I_K$, $B \\propto K I_N$): "
            "$\\alpha_k/s_m^2 = (K/N)\\lambda_k/\\lambda_m$ ($\\lambda$: singular values of $\\hat W$, $\\rho = K/N$).",
            sp.Eq(sp.Symbol(r"\psi_{km}"), psi_pair))
+    s_pair = sp.symbols("s_1 s_2", positive=True)  # two hidden modes seen by the same output mode k
+    F_pair = [width.subs(s, si) for si in s_pair]
+    chord = sp.simplify(sp.expand_log(-(sp.log(sig2_F.subs(F, F_pair[1])) - sp.log(sig2_F.subs(F, F_pair[0])))
+                                      / (sp.log(F_pair[1]) - sp.log(F_pair[0])), force=True))
+    u = sp.Symbol("u", real=True)
+    d.step("Two directions of the same output mode ($\\alpha_k$ fixed), hidden modes $s_1$, $s_2$: the chord exponent "
+           "$\\psi_{12} = -\\Delta\\ln\\sigma^2/\\Delta\\ln F$ between them. As $F \\propto 1/s$, it is the mean of "
+           "$\\psi_{\\mathrm{loc}}$ over $\\ln s$ between $\\ln s_1$ and $\\ln s_2$: it lies between the two local "
+           "exponents and tends to $\\psi_{\\mathrm{loc}}$ as $s_2 \\to s_1$ (the measurable form of the local exponent).",
+           sp.Eq(sp.Symbol(r"\psi_{12}"), sp.Integral(psi_in_s.subs(s, sp.exp(u)), (u, sp.log(s_pair[0]), sp.log(s_pair[1])))
+                 / (sp.log(s_pair[1]) - sp.log(s_pair[0]))))
+    d.step("Evaluated.", sp.Eq(sp.Symbol(r"\psi_{12}"), chord))
     pair_sum = sp.simplify((psi_pair + psi_pair.subs({km[0]: km[1], km[1]: km[0]}, simultaneous=True)).subs(rho, 1))
     d.step("Square net ($\\rho = 1$): $\\psi_{km} + \\psi_{mk} = 2$, so the mean local exponent over all "
            "second-layer directions is exactly 1 (the pooled Feng--Tu fit is configuration dependent; PCA "
@@ -321,6 +333,6 @@ def _ivfr() -> Derivation:
            sp.Eq(sp.Symbol("F_i"), F_single))
     d.step("Equilibrium with an isotropic temperature, $p \\propto e^{-L/\\tau}$: $\\sigma_i^2 = \\tau/k_i \\propto F_i^2$.",
            sp.Eq(sp.Symbol(r"\psi_{\mathrm{eq}}"), sp.Integer(-2)))
-    d.extras.update(flatness=width, variance_of_flatness=sig2_F, psi_of_flatness=psi_local, psi_pair=psi_pair, psi_pair_sum_square=pair_sum,
-                    psi_equilibrium=sp.Integer(-2))
+    d.extras.update(flatness=width, variance=sig2, variance_of_flatness=sig2_F, psi_of_flatness=psi_local, psi_chord=chord,
+                    psi_pair=psi_pair, psi_pair_sum_square=pair_sum, psi_equilibrium=sp.Integer(-2))
     return d

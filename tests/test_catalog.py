@@ -14,13 +14,15 @@ from numerics.checks import check_names, get_check
 from numerics.verify import VERDICTS, CheckResult
 
 SLOW = {"perceptron.crossover_temperature", "perceptron.crossover_batch_size", "perceptron.temperature_scaling",
-        "curv.noise_curvature"}  # quick settings take 5-20 s each
+        "curv.noise_curvature", "fluct.ivfr"}  # quick settings take 5-30 s each
 # checks whose prediction does not yet come from lambdify of their registered derivation (ARCHITECTURE.md):
 # each is listed until it does; a listed check that becomes routed fails here (strict xfail), so remove it then
 NOT_ROUTED = {
-    "fluct.ivfr",  # its predicted psi is the measurement pipeline run on the linearised theory (verdict issue)
     "curv.least_squares",  # C = sigma_w^2 E[h^2] by construction of the synthetic residuals (verdict issue)
-    "curv.noise_curvature",  # interval predictions 1 <= gamma <= 2 written into the check (verdict issue)
+    # its predictions come from the registered derivation (gamma of sigma_w^2/(2B) E[h^2]; the bounds on gamma from
+    # the extras gamma_lower/gamma_upper), but gamma is scale-free and the bounds are criterion rows, which this
+    # battery does not compare: a factor 1.1 on the result moves no agree row
+    "curv.noise_curvature",
 }
 
 

@@ -121,5 +121,27 @@ def test_ivfr_exponent_limits_and_pairs():
     assert d.extras["psi_pair_sum_square"] == 2
     sig = d.extras["variance_of_flatness"]
     assert sp.simplify(sig.subs(F, d.extras["flatness"]) - T * c * s ** 2 / (2 * (alpha + s ** 2))) == 0
+    assert sp.simplify(d.extras["variance"] - d.extras["variance_of_flatness"].subs(F, d.extras["flatness"])) == 0
     for name in ("fluct.single_layer", "fluct.two_layer", "fluct.ivfr"):
         assert "\\section" in derivations.get(name).latex()
+
+
+def test_ivfr_chord_exponent_is_the_mean_local_exponent_between_two_directions():
+    """psi_chord = -(ln sigma^2(F_2) - ln sigma^2(F_1))/(ln F_2 - ln F_1) at fixed alpha: the mean of psi_loc over
+    ln s between the two directions, hence between their psi_loc, and psi_loc in the limit s_2 -> s_1."""
+    d = derivations.get("fluct.ivfr")
+    chord, psi_loc = d.extras["psi_chord"], d.result.rhs
+    s1, s2 = sp.symbols("s_1 s_2", positive=True)
+    assert chord.free_symbols == {alpha, s1, s2}
+    sig, width = d.extras["variance"], d.extras["flatness"]
+    direct = -(sp.log(sig.subs(s, s2)) - sp.log(sig.subs(s, s1))) / (sp.log(width.subs(s, s2)) - sp.log(width.subs(s, s1)))
+    point = {alpha: sp.Rational(3, 5), s1: sp.Rational(1, 2), s2: sp.Rational(7, 4)}
+    scales = {T: sp.Rational(1, 3), c: 2, sp.Symbol("L_0", positive=True): sp.Rational(5, 7), sp.Symbol("h", positive=True): 3}
+    assert abs(sp.N((chord - direct).subs({**point, **scales}), 30)) < 1e-25  # the scales cancel
+    u = sp.Symbol("u", real=True)
+    mean = sp.integrate(psi_loc.subs(s, sp.exp(u)), (u, sp.log(s1), sp.log(s2))) / (sp.log(s2) - sp.log(s1))
+    assert abs(sp.N((chord - mean).subs(point), 30)) < 1e-25
+    lo, hi = sorted(float(psi_loc.subs({alpha: point[alpha], s: point[k]})) for k in (s1, s2))
+    assert lo < float(chord.subs(point)) < hi
+    eps = sp.Symbol("epsilon", positive=True)
+    assert sp.simplify(sp.limit(chord.subs(s2, s1 * (1 + eps)), eps, 0) - psi_loc.subs(s, s1)) == 0
