@@ -157,19 +157,30 @@ def _burn_in(lin, eta: float, relaxations: float) -> int:
     return int(np.ceil(relaxations / (eta * lam[lam > 1e-10 * lam[-1]][0])))
 
 
-def _two_layer_covariance(model, ds, theta, lin, eta, B, params, seed) -> Estimate:
-    """Monte Carlo E[δδᵀ] (upper triangle) of SGD at the noise-balanced state θ, over independent replicas."""
+def _two_layer_covariance(model, ds, theta, lin, eta, B, params, seed, basis) -> tuple[Estimate, float]:
+    """Monte Carlo E[δδᵀ] of SGD at the noise-balanced state θ projected onto span(``basis``) = range(H_θ), upper
+    triangle, over independent replicas; and the share of tr E[δδᵀ] outside that range.
+
+    Why projected: SGD keeps the exact hidden-rotation symmetry W₁ → QW₁, W₂ → W₂Qᵀ, along which each replica
+    random-walks with no restoring force (the law-of-balance drift restores only the directions that change
+    W₁W₁ᵀ − W₂ᵀW₂). That gauge drift has no stationary value, grows with the run length (∝ η² × steps) and is not
+    polynomial in η, so it would bias the η → 0 extrapolation; the derivation's Σ_θ is defined on range(Jᵀ)."""
     burn = _burn_in(lin, eta, params["relaxations"])
     obs = SecondMomentObserver(theta, burn_in=burn, every=params["every"], n_batches=8)
     run_sgd(model, ds, eta=eta, batch_size=B, n_steps=burn + params["n_steps"], n_replicas=params["n_replicas"],
             w0=theta, seed=seed, observers=[obs])
-    return replica_mean(obs.replica_means[:, model.n_params:])
+    second = obs.second_moments()
+    P = basis @ basis.T
+    projected = P @ second @ P
+    outside = 1.0 - np.trace(projected.mean(axis=0)) / np.trace(second.mean(axis=0))
+    iu = np.triu_indices(model.n_params)
+    return replica_mean(projected[:, iu[0], iu[1]]), float(outside)
 
 
 def _run_two_layer(params: dict, seed: int) -> CheckResult:
-    """The linearised Lyapunov Σ against SGD extrapolated to η → 0: Σ(η)/η at η·(1, …, n_etas), a weighted
-    polynomial in η (Richardson), whose intercept removes the O(η) discrete-time and O(δ²) ∝ O(η) nonlinear
-    corrections of the linearised continuum theory."""
+    """The linearised Lyapunov Σ against SGD extrapolated to η → 0: Σ(η)/η on range(H_θ) (see
+    :func:`_two_layer_covariance`) at η·(1, …, n_etas), a weighted polynomial in η (Richardson), whose intercept
+    removes the O(η) discrete-time and O(δ²) ∝ O(η) nonlinear corrections of the linearised continuum theory."""
     ds, model, theta = _two_layer_setup(params, seed)
     eta, B = params["eta"], params["batch_size"]
     etas = eta * np.arange(1, params["n_etas"] + 1)
@@ -177,13 +188,15 @@ def _run_two_layer(params: dict, seed: int) -> CheckResult:
     frozen = linearised_covariance(model, ds.X, ds.y, theta, eta, B, coupled=False)
     # the prediction: the registered linearised Lyapunov equation of fluct.two_layer on the range of J^T (= of H)
     lam, V = np.linalg.eigh(lin.hessian)
+    basis = V[:, lam > 1e-10 * lam[-1]]
     predicted = solve_linear_matrix_equation(
         "fluct.two_layer", r"\Sigma_\theta",
         {r"H_\theta": lin.hessian, r"C_\theta": lin.noise, "T": eta * minibatch_scale(B, "with_replacement", ds.n_samples)},
-        equation="linearised_lyapunov", basis=V[:, lam > 1e-10 * lam[-1]]) / eta
+        equation="linearised_lyapunov", basis=basis) / eta
     n = model.n_params
     iu = np.triu_indices(n)
-    est = [_two_layer_covariance(model, ds, theta, lin, e, B, params, seed + 10 + k) for k, e in enumerate(etas)]
+    est, outside = zip(*(_two_layer_covariance(model, ds, theta, lin, e, B, params, seed + 10 + k, basis)
+                         for k, e in enumerate(etas)))
     limit, chi2 = extrapolate_to_zero(etas, [Estimate(m.value / e, m.stderr / e) for m, e in zip(est, etas)],
                                       params["degree"])
     f = model.n_first
@@ -199,7 +212,10 @@ def _run_two_layer(params: dict, seed: int) -> CheckResult:
              f"W2 {np.round(np.linalg.svd(W2, compute_uv=False), 3)}",
              f"eta = {', '.join(f'{e:g}' for e in etas)}; eta * lambda_max(H_theta) = {eta * lam_max:.3f} at the smallest; "
              f"at that eta alone, without extrapolation, max |z| = {at_eta:.1f}; chi2 of the fit per entry "
-             f"(dof {len(etas) - params['degree'] - 1}): max {np.max(chi2):.2g}"]
+             f"(dof {len(etas) - params['degree'] - 1}): max {np.max(chi2):.2g}",
+             f"measured E[dd^T] projected onto range(H_theta) ({basis.shape[1]} of {n} directions; the rest is the exact "
+             "hidden-rotation symmetry, along which replicas drift freely): share of tr E[dd^T] outside it "
+             + ", ".join(f"{100 * o:.2g} %" for o in outside) + " at eta = " + ", ".join(f"{e:g}" for e in etas)]
     return comparison_result("fluct.two_layer", params, seed, cmp,
                              f"|z| <= {Z:g}, no floor: Sigma(eta)/eta extrapolated to eta -> 0 (Richardson, polynomial of "
                              f"degree {params['degree']} through {len(etas)} learning rates; stderr over independent "
