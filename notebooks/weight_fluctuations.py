@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import derivations
-from numerics.checks.fluct import leverage_noise_covariance, measured_variance_flatness
+from numerics.checks.fluct.ivfr import measured_variance_flatness
+from numerics.checks.fluct.layers import leverage_noise_covariance
 from numerics.models.noise_curvature import commutator_measure
 from numerics.models.linreg import hessian, least_squares_solution, noise_covariance
 from numerics.models import LeastSquares

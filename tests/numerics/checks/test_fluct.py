@@ -4,9 +4,8 @@ import numpy as np
 import sympy as sp
 
 from derivations.fluct import explicit_label_noise_average, sigma
-from numerics.checks.fluct import (
-    _ivfr_statistics, _predicted_spectrum, _replica_bootstrap, factorial_teacher_data, leverage_noise_covariance,
-)
+from numerics.checks.fluct.ivfr import _ivfr_statistics, _predicted_spectrum, _replica_bootstrap, factorial_teacher_data
+from numerics.checks.fluct.layers import leverage_noise_covariance
 from numerics.models.noise_curvature import best_multiple_error, commutator_measure
 from numerics.models.two_layer import (
     TwoLayerLinear, flatness, linearised_covariance, noise_balanced_state, product_noise_covariance, variance_flatness_fit,
