@@ -262,10 +262,10 @@ def _run_ivfr(params: dict, seed: int) -> CheckResult:
              f"are off by up to {np.max(np.abs(first)):.1f} stderr; chi2 of the extrapolation (dof "
              f"{len(etas) - params['degree'] - 1}): max {np.max(chi2):.2g}", single_note]
     return combine_labelled("fluct.ivfr", params, seed, [(two, "two-layer"), (single, "single layer")],
-                    f"|z| <= {Z:g}, no floor: two-layer sigma^2/eta, F, chord and pooled psi each extrapolated to eta -> 0 "
-                    f"(Richardson, degree {params['degree']} through {len(etas)} learning rates) with standard errors from "
-                    f"a bootstrap over independent replicas ({params['n_bootstrap']} resamples); single layer: exact "
-                    "discrete Sigma, standard errors over replicas", notes)
+                            f"|z| <= {Z:g}, no floor: two-layer sigma^2/eta, F, chord and pooled psi each extrapolated to eta -> 0 "
+                            f"(Richardson, degree {params['degree']} through {len(etas)} learning rates) with standard errors from "
+                            f"a bootstrap over independent replicas ({params['n_bootstrap']} resamples); single layer: exact "
+                            "discrete Sigma, standard errors over replicas", notes)
 
 
 register_check(Check(

@@ -62,7 +62,7 @@ class CurrentObserver(Observer):
 
 
 def combine_labelled(name: str, params: dict, seed: int, parts: list[tuple[Comparison, str]], tolerance: str,
-             notes: list[str]) -> CheckResult:
+                     notes: list[str]) -> CheckResult:
     """One result from labelled comparisons: each part's mutants must be rejected by that part's own data."""
     cmp = Comparison.combine([c for c, _ in parts], labels=[label for _, label in parts])
     return comparison_result(name, params, seed, cmp, tolerance, notes)
@@ -120,7 +120,7 @@ def _run_single_layer(params: dict, seed: int) -> CheckResult:
     notes.append(f"MC at P/N = {P / N:.2f}: ||[H,C]||/(|H||C|) = {commutator_measure(H, noise_covariance(X, y)):.3f}, "
                  f"eta*lambda_max = {eta * np.linalg.eigvalsh(H)[-1]:.3f}; J = E[d_(k+1) d_k^T - d_k d_(k+1)^T] = -eta [H, S]")
     return combine_labelled("fluct.single_layer", params, seed, parts,
-                    f"|z| <= {Z:g} (exact theories, stderr over independent label draws / replicas)", notes)
+                            f"|z| <= {Z:g} (exact theories, stderr over independent label draws / replicas)", notes)
 
 
 register_check(Check(
@@ -145,6 +145,7 @@ def _two_layer_setup(params: dict, seed: int):
 
 
 def burn_in_steps(lin, eta: float, relaxations: float) -> int:
+    """Steps for ``relaxations`` relaxation times of the slowest non-zero mode of H_θ at learning rate ``eta``."""
     lam = np.linalg.eigvalsh(lin.hessian)
     return int(np.ceil(relaxations / (eta * lam[lam > 1e-10 * lam[-1]][0])))
 
