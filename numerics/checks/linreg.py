@@ -76,20 +76,29 @@ def _run_continuum(params: dict, seed: int):
     ``degree`` in η, its intercept (the continuum limit; the O(η) discrete and state-dependent corrections are
     the slope) vs Σ_L/η. A line leaves an O(η²) bias of about 1.5 % of max|Σ| at the quick η (computed from the
     exact discrete covariance: about 4 standard errors), a parabola through four rates 0.5 %, below 0.4 s.e."""
-    ds = _data(params, seed)
-    X, y = ds.X, ds.y
+    B, sampling = params["batch_size"], "with_replacement"
+    kappa = minibatch_scale(B, sampling, params["n_samples"])
+    # the instance: the first data set of the seed's sequence on which the commuting approximation departs from
+    # the Lyapunov Σ by >= min_gap of max|Σ| (on nearly commuting H and C that mutant is the theory itself and
+    # no data can reject it: under 2 of 20 seeds the first draw left it within 3 standard errors)
+    for attempt in range(100):
+        ds = _data(params, seed + 100_003 * attempt)
+        X, y = ds.X, ds.y
+        lyapunov = stationary_covariances(X, y, params["eta"], B, sampling)[1] / params["eta"]
+        C_star = noise_covariance(X, y)
+        commuting = kappa / 2 * np.linalg.solve(hessian(X), C_star)
+        commuting = (commuting + commuting.T) / 2  # "H and C commute": Σ = (ηκ/2) H⁻¹C
+        gap = np.max(np.abs(commuting - lyapunov)) / np.max(np.abs(lyapunov))
+        if gap >= params["min_gap"]:
+            break
+    else:
+        raise ParameterError(f"no data set of 100 draws has a commuting-approximation gap >= min_gap = {params['min_gap']:g}")
     n = X.shape[1]
     iu = _upper(n)
-    B, sampling = params["batch_size"], "with_replacement"
     etas = params["eta"] * np.arange(1, params["n_etas"] + 1)
     if etas[-1] >= max_stable_eta(X, B, sampling):
         raise ParameterError(f"eta * n_etas = {etas[-1]:g} is beyond the stability bound {max_stable_eta(X, B, sampling):.3g}")
     H = hessian(X)
-    lyapunov = stationary_covariances(X, y, params["eta"], B, sampling)[1] / params["eta"]
-    C_star = noise_covariance(X, y)
-    kappa = minibatch_scale(B, sampling, X.shape[0])
-    commuting = kappa / 2 * np.linalg.solve(H, C_star)
-    commuting = (commuting + commuting.T) / 2  # "H and C commute": Σ = (ηκ/2) H⁻¹C
     isotropic = kappa * np.trace(C_star) / np.trace(H) / 2 * np.eye(n)  # C = cH with c matched in trace
     est = [measure_stationary_covariance(X, y, eta=eta, batch_size=B, sampling=sampling, n_replicas=params["n_replicas"],
                                          burn_in_relaxations=params["burn_in_relaxations"],
@@ -103,7 +112,8 @@ def _run_continuum(params: dict, seed: int):
     cmp = Comparison.make(_names("eta->0 of Sigma/eta: ", n), lyapunov[iu], limit.value, limit.stderr, mutants, z=Z)
     dof = len(etas) - params["degree"] - 1
     notes = [f"eta = {', '.join(f'{e:.3g}' for e in etas)}; chi2 of the fit per entry (dof {dof}): "
-             + ", ".join(f"{c:.2g}" for c in np.ravel(chi2))]
+             + ", ".join(f"{c:.2g}" for c in np.ravel(chi2)),
+             f"data set: draw {attempt + 1} of the seed's sequence; max|Sigma_commuting - Sigma_Lyapunov|/max|Sigma| = {gap:.3f}"]
     return comparison_result(
         "linreg.stationary_covariance", params, seed, cmp,
         f"|z| <= {Z:g}, no floor: Sigma(eta)/eta extrapolated to eta -> 0 by a weighted polynomial of degree {params['degree']} "
@@ -116,7 +126,7 @@ register_check(Check(
     description="continuum (Lyapunov) stationary covariance vs Monte Carlo SGD extrapolated to eta -> 0",
     run=_run_continuum,
     quick=dict(n_features=3, n_samples=12, noise_std=0.5, eta=0.02, n_etas=4, degree=2, batch_size=1, n_replicas=8192,
-               burn_in_relaxations=10.0, measure_relaxations=20.0),
+               burn_in_relaxations=10.0, measure_relaxations=20.0, min_gap=0.05),
     full=dict(n_features=5, n_samples=12, noise_std=0.5, eta=0.01, n_etas=4, degree=2, batch_size=1, n_replicas=8192,
-              burn_in_relaxations=15.0, measure_relaxations=100.0),
+              burn_in_relaxations=15.0, measure_relaxations=100.0, min_gap=0.05),
 ))

@@ -284,8 +284,9 @@ def _run_peak(params: dict, seed: int) -> CheckResult:
         "dln.diffusion_peak", params, seed, cmp,
         f"|z| <= {Z:g}, no floor; stderr = jackknife over {params['n_blocks']} replica blocks (+) the estimator's "
         "bias on the exact curve; and every peak more than 5 stderr below u = 0.9 s. The aligned theory drops the "
-        "off-diagonal noise (every mode is misaligned by 20-35% of u at its peak, notes); its effect on the peak "
-        "is below the standard errors here", notes)
+        "off-diagonal noise (every mode is misaligned by 20-35% of u at its peak, notes): an approximation for "
+        "full-matrix networks, whose effect is not computed; the slowest L = 2 mode peaks about 0.011 above 0.5 "
+        "(3-4 stderr; beyond 5 under 2 of 20 seeds)", notes)
 
 
 register_check(Check(
@@ -293,6 +294,7 @@ register_check(Check(
     derivation="dln.diffusion_peak",
     description="end-to-end gradient variance along each mode peaks at the predicted u*/s, before 0.9 s (L = 2, 3; 3 modes)",
     run=_run_peak,
+    exact=False,  # the aligned per-mode theory neglects the misalignment that SGD noise keeps in full-matrix networks
     quick=dict(depths=(2, 3), singular_values=(3.0, 2.0, 1.0), u0_fraction=0.01, eta=0.01, stride=2, n_probe=16,
                n_replicas=384, t_factor=1.15, bandwidth=0.08, bin_width=0.05, n_blocks=16),
     full=dict(depths=(2, 3, 4), singular_values=(3.0, 2.0, 1.0), u0_fraction=0.01, eta=0.005, stride=2, n_probe=32,
