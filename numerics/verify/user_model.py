@@ -14,7 +14,8 @@ minibatch mean of g), t = ηk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time as time_module
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
 import numpy as np
@@ -145,6 +146,14 @@ class _Prediction:
     notes: list = field(default_factory=list)
 
 
+def _by_name(expr, values: dict, time: sp.Symbol):
+    """``expr`` with every free symbol replaced by the value of the parameter of the same name (a user's plain
+    ``Symbol("eta")`` is the package's η) and any symbol named like ``time`` by ``time``."""
+    names = {str(k): v for k, v in values.items()}
+    return expr.xreplace({sym: (time if sym.name == time.name else sp.sympify(names[sym.name])) for sym in expr.free_symbols
+                          if sym.name in names or sym.name == time.name})
+
+
 def _prediction(model: SGDModel, expected, values: dict, time: sp.Symbol, what: str) -> _Prediction:
     if isinstance(expected, StationaryDensity):
         dist = expected.to_scipy({p: values[p] for p in expected.parameters})
@@ -154,15 +163,21 @@ def _prediction(model: SGDModel, expected, values: dict, time: sp.Symbol, what: 
     if isinstance(expected, str):
         raise ParameterError(f"{what} must be a sympy expression, a number or a density, not a string")
     expr = sp.sympify(expected) if isinstance(expected, (int, float)) else expected
-    if not isinstance(expr, sp.Expr):
-        raise ParameterError(f"{what} must be a sympy expression, a number or a density; got {type(expected).__name__}")
-    expr = expr.subs(values)
+    if isinstance(expr, (list, tuple)) or (isinstance(expr, np.ndarray) and expr.dtype != object):
+        expr = sp.Matrix(expr)
+    if not isinstance(expr, (sp.Expr, sp.MatrixBase)):
+        raise ParameterError(f"{what} must be a sympy expression or matrix, a number or a density; got "
+                             f"{type(expected).__name__}")
+    expr = _by_name(sp.ImmutableMatrix(expr) if isinstance(expr, sp.MatrixBase) else expr, values, time)
     stray = expr.free_symbols - {time}
     if stray:
-        raise ParameterError(f"{what} depends on {sorted(map(str, stray))}: give numeric values in parameters=")
+        raise ParameterError(f"{what} depends on {sorted(map(str, stray))}, which are not among the parameters "
+                             f"{sorted(str(k) for k in values)} (matched by name; give them in parameters=)")
+    flat = list(expr) if isinstance(expr, sp.MatrixBase) else [expr]
     if expr.has(time):
-        return _Prediction("trajectory", sp.lambdify(time, expr, modules="numpy"))
-    return _Prediction("stationary", float(expr))
+        f = sp.lambdify(time, flat, modules="numpy")
+        return _Prediction("trajectory", lambda t: np.stack([np.broadcast_to(v, np.shape(t)) for v in f(t)], axis=-1))
+    return _Prediction("stationary", np.array([float(v) for v in flat]))
 
 
 def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Mapping | None = None,
@@ -182,7 +197,10 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
         end of the run, one sample per replica, Kolmogorov–Smirnov test; reported as the row
         "KS statistic D" with z the normal quantile of the KS p-value (|z| ≤ 5 ⇔ p ≥ 5.7e-7).
     Parameters of the predictions (η, B, κ and the model's constants) are substituted from ``parameters``
-    (η → ``eta``, B → ``batch_size``). CONFIRMED when |z| ≤ ``z`` for every row (no floor) *and* the same
+    (η → ``eta``, B → ``batch_size``), matched by name: a plain ``Symbol("eta")`` is η, any symbol named ``t``
+    the time. ``observable`` may be a matrix (or list) of expressions with ``expected`` of the same shape: one
+    run, one row per entry (e.g. a covariance). A step at which every replica has the same value (k = 0) is
+    compared exactly, not with a round-off standard error; ``runtime_s`` is the wall time of the call. CONFIRMED when |z| ≤ ``z`` for every row (no floor) *and* the same
     data reject every mutant; REFUTED when a row is rejected; INCONCLUSIVE otherwise.
     """
     from derivations.sgd import B as B_SYMBOL
@@ -190,6 +208,7 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
     from derivations.sgd import kappa as KAPPA_SYMBOL
     from derivations.conventions import minibatch_noise_scale
 
+    start = time_module.perf_counter()
     eta = require_positive("eta", eta)
     require_int_in_range("n_replicas", n_replicas, 2)
     engine, data_model = compile_model(model, parameters)
@@ -203,19 +222,31 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
     for description, w in (wrong.items() if isinstance(wrong, Mapping) else [(wrong_description, wrong)]):
         neg = _prediction(model, w, values, time, "wrong")
         if pred.kind == "trajectory" and neg.kind == "stationary":  # a constant is a time-independent mean
-            neg = _Prediction("trajectory", lambda t, c=neg.value: np.full(np.shape(t), c))
+            neg = _Prediction("trajectory", lambda t, c=neg.value: np.broadcast_to(c, (*np.shape(t), c.size)))
         if pred.kind != neg.kind:
             raise ParameterError(f"expected is a {pred.kind} prediction but wrong is a {neg.kind} one")
         wrongs[str(description)] = neg
     f = model.weights[0] if observable is None else observable
-    if not isinstance(f, sp.Expr):
-        raise ParameterError("observable must be a sympy expression of the weights")
-    if (f.free_symbols - set(model.weights)) - set(values):
+    if isinstance(f, (list, tuple)):
+        f = sp.Matrix(f)
+    if not isinstance(f, (sp.Expr, sp.MatrixBase)):
+        raise ParameterError("observable must be a sympy expression (or matrix of expressions) of the weights")
+    f = _by_name(sp.ImmutableMatrix(f) if isinstance(f, sp.MatrixBase) else f, values, time)
+    if f.free_symbols - set(model.weights):
         raise ParameterError(f"observable depends on {sorted(map(str, f.free_symbols - set(model.weights)))}")
-    feat = sp.lambdify(list(model.weights), f.subs(values), modules="numpy")
+    entries = list(f) if isinstance(f, sp.MatrixBase) else [f]
+    labels = [f"E[{e}]" for e in entries]
+    if len(set(labels)) < len(labels):  # e.g. a symmetric matrix: name entries by position
+        labels = [f"E[f[{i},{j}]]" for i in range(f.shape[0]) for j in range(f.shape[1])]
+    n_expected = np.size(pred.value if pred.kind == "stationary" else pred.value(np.zeros(1))[0]) if pred.kind != "density" else 1
+    if n_expected != len(entries):
+        raise ParameterError(f"expected has {n_expected} entries but the observable has {len(entries)}")
+    if pred.kind == "density" and len(entries) != 1:
+        raise ParameterError("a density is the law of one scalar observable")
+    feat = sp.lambdify(list(model.weights), entries, modules="numpy")
 
     def features(w):
-        return np.broadcast_to(feat(*w.T), (w.shape[0],))[:, None]
+        return np.stack([np.broadcast_to(v, (w.shape[0],)) for v in feat(*w.T)], axis=1)
 
     data = data_model if sampling == "online" else data_model.dataset(n_samples, seed=seed + 1)
     if pred.kind == "stationary":
@@ -227,20 +258,33 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
             w0=w0, seed=seed, observers=[obs])
     params = {"eta": eta, "batch_size": batch_size, "sampling": sampling, "n_steps": n_steps, "n_replicas": n_replicas,
               **{str(k): v for k, v in engine.values.items()}}
+    notes = list(model.notes)
     if pred.kind == "stationary":
-        est = replica_mean(obs.replica_means[:, 0])
-        cmp = Comparison.make([f"E[{f}]"], [pred.value], [est.value], [est.stderr],
-                              {d: [w.value] for d, w in wrongs.items()}, z=z)
+        est = replica_mean(obs.replica_means)
+        cmp = Comparison.make(labels, pred.value, est.value, est.stderr, {d: w.value for d, w in wrongs.items()}, z=z)
         tol = "stderr over independent replicas of per-replica time averages"
     elif pred.kind == "trajectory":
         steps = np.asarray(times if times is not None else np.linspace(0, n_steps, 6)[1:], dtype=int)
         if steps.min() < 0 or steps.max() > n_steps:
             raise ParameterError(f"times must be steps in [0, {n_steps}], got {steps}")
-        est = replica_mean(obs.values[steps, :, 0], axis=1)
-        t = eta * steps
-        cmp = Comparison.make([f"E[{f}] at k={k}" for k in steps], np.broadcast_to(pred.value(t), t.shape),
-                              est.value, est.stderr, {d: np.broadcast_to(w.value(t), t.shape) for d, w in wrongs.items()},
-                              z=z)
+        values_k = obs.values[steps]  # (T, R, m)
+        # a step at which every replica has the same value (e.g. k = 0) carries no sampling error: it is compared
+        # exactly (to round-off) — dropped with a note when equal, kept when not (its zero stderr rejects it)
+        predicted = pred.value(eta * steps)  # (T, m)
+        scale = np.abs(values_k).max(axis=(1, 2)) + 1e-300
+        deterministic = np.ptp(values_k, axis=1).max(axis=1) <= 1e-12 * scale
+        equal = np.array([np.allclose(v[0], p, rtol=1e-9, atol=1e-12 * c) for v, p, c in zip(values_k, predicted, scale)])
+        for k in steps[deterministic & equal]:
+            notes.append(f"k={k}: every replica has the same value (no sampling error): compared exactly, equal to "
+                         "the prediction (no row)")
+        keep = ~(deterministic & equal)
+        if not keep.any():
+            raise ParameterError("every requested step is deterministic (the same value in every replica): give "
+                                 "times at which the noise has acted, e.g. k >= 1")
+        est = replica_mean(values_k[keep], axis=1)  # (T', m)
+        names = [f"{lab} at k={k}" for k in steps[keep] for lab in labels]
+        cmp = Comparison.make(names, predicted[keep].ravel(), est.value.ravel(), est.stderr.ravel(),
+                              {d: w.value(eta * steps[keep]).ravel() for d, w in wrongs.items()}, z=z)
         tol = "stderr over independent replicas at each step"
     else:
         sample = obs.values[-1, :, 0]
@@ -249,4 +293,5 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
         cmp = Comparison.ks("KS statistic D", ks, judged, z)
         tol = (f"KS p-values {ks.pvalue:.3g} (prediction), "
                + ", ".join(f"{r.pvalue:.3g} ({d})" for d, r in judged.items()) + f", n = {ks.n}")
-    return comparison_result(name, params, seed, cmp, f"|z| <= {z:g}; {tol}", model.notes)
+    return replace(comparison_result(name, params, seed, cmp, f"|z| <= {z:g}; {tol}", notes),
+                   runtime_s=time_module.perf_counter() - start)

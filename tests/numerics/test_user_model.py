@@ -109,3 +109,23 @@ def test_verify_stationary_density_by_ks():
     res = verify(model, p, wrong=wrong, parameters={s: 1.0, sigma: 1.0}, eta=0.05, batch_size=1, w0=[1.0],
                  n_steps=300, n_replicas=4000, seed=7, wrong_description="density at batch size 2B")
     assert res.verdict == "CONFIRMED", res.table()
+
+
+def test_verify_plain_symbols_matrix_observables_and_deterministic_steps():
+    """A user's plain Symbol("eta")/Symbol("t") means the package's η and t; a matrix observable is one run with
+    one row per entry; the step k = 0 (every replica at w0) is compared exactly, not with a round-off z."""
+    model = scalar_regression()
+    eta_, t_ = sp.Symbol("eta"), sp.Symbol("t")
+    mean = s + (0 - s) * (1 - eta_) ** (t_ / eta_)
+    common = dict(parameters={s: 1.0, sigma: 0.5}, eta=0.3, batch_size=2, w0=[0.0], n_steps=8, n_replicas=4000, seed=5)
+    res = verify(model, mean, wrong=s, times=[0, 2, 4], **common)
+    assert res.verdict == "CONFIRMED", res.table()
+    assert [r.quantity for r in res.rows] == ["E[w] at k=2", "E[w] at k=4"]
+    assert any("k=0" in n and "exactly" in n for n in res.notes) and res.runtime_s > 0
+    wrong_start = verify(model, mean + 0.5 * sp.exp(-t_ * 100), wrong=s, times=[0, 4], **common)
+    assert wrong_start.verdict == "REFUTED" and wrong_start.rows[0].quantity.endswith("k=0"), wrong_start.table()
+    pair = verify(model, sp.Matrix([mean, mean ** 2 + 0 * t_]), wrong=sp.Matrix([s, s ** 2]),
+                  observable=sp.Matrix([w, w ** 2]), times=[4], **common)
+    assert len(pair.rows) == 2 and pair.rows[0].status(5) == "holds", pair.table()
+    with pytest.raises(ParameterError, match="entries"):
+        verify(model, mean, wrong=s, observable=sp.Matrix([w, w ** 2]), times=[4], **common)
