@@ -27,8 +27,9 @@ from derivations.calculus.stationary import StationaryDensity
 from numerics.verify import CheckResult, Comparison, comparison_result
 from numerics.engine.data import GaussianTeacher
 from numerics.errors import ParameterError, require_int_in_range, require_positive
+from numerics.engine.rng import child_seed
 from numerics.engine.sgd import MomentObserver, TrajectoryObserver, run_sgd
-from numerics.stats import ks_test, replica_mean
+from numerics.stats import Estimate, extrapolate_to_zero, ks_test, replica_mean
 
 __all__ = ["UserModel", "UserData", "compile_model", "verify"]
 
@@ -183,7 +184,8 @@ def _prediction(model: SGDModel, expected, values: dict, time: sp.Symbol, what: 
 def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Mapping | None = None,
            eta: float, batch_size: int, w0, n_steps: int, n_replicas: int = 1024, burn_in: int = 0,
            times=None, sampling: str = "online", n_samples: int | None = None, z: float = 5.0,
-           seed: int = 0, wrong_description: str = "mutant", name: str = "user.verify") -> CheckResult:
+           seed: int = 0, wrong_description: str = "mutant", name: str = "user.verify",
+           extrapolate=None) -> CheckResult:
     """Compare a symbolic prediction of ``model`` with direct minibatch SGD; returns a ``CheckResult``.
 
     ``expected`` (and the mutant ``wrong``, of the same kind; or a dict description → wrong prediction for
@@ -200,7 +202,9 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
     (η → ``eta``, B → ``batch_size``), matched by name: a plain ``Symbol("eta")`` is η, any symbol named ``t``
     the time. ``observable`` may be a matrix (or list) of expressions with ``expected`` of the same shape: one
     run, one row per entry (e.g. a covariance). A step at which every replica has the same value (k = 0) is
-    compared exactly, not with a round-off standard error; ``runtime_s`` is the wall time of the call. CONFIRMED when |z| ≤ ``z`` for every row (no floor) *and* the same
+    compared exactly, not with a round-off standard error; ``runtime_s`` is the wall time of the call.
+    ``extrapolate=(1, 2, 3)`` (factors of ``eta``) compares a continuum stationary prediction with discrete SGD
+    without a floor: measured/predicted at each η·m, Richardson-extrapolated to η → 0, against 1. CONFIRMED when |z| ≤ ``z`` for every row (no floor) *and* the same
     data reject every mutant; REFUTED when a row is rejected; INCONCLUSIVE otherwise.
     """
     from derivations.sgd import B as B_SYMBOL
@@ -218,8 +222,8 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
         values[KAPPA_SYMBOL] = float(minibatch_noise_scale(batch_size, sampling, n_samples))
     time = sp.Symbol("t", nonnegative=True)
     pred = _prediction(model, expected, values, time, "expected")
-    wrongs = {}
-    for description, w in (wrong.items() if isinstance(wrong, Mapping) else [(wrong_description, wrong)]):
+    wrongs, wrong_items = {}, list(wrong.items() if isinstance(wrong, Mapping) else [(wrong_description, wrong)])
+    for description, w in wrong_items:
         neg = _prediction(model, w, values, time, "wrong")
         if pred.kind == "trajectory" and neg.kind == "stationary":  # a constant is a time-independent mean
             neg = _Prediction("trajectory", lambda t, c=neg.value: np.broadcast_to(c, (*np.shape(t), c.size)))
@@ -249,6 +253,11 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
         return np.stack([np.broadcast_to(v, (w.shape[0],)) for v in feat(*w.T)], axis=1)
 
     data = data_model if sampling == "online" else data_model.dataset(n_samples, seed=seed + 1)
+    if extrapolate is not None:
+        return replace(_verify_extrapolated(
+            model, expected, wrong_items, values, time, labels, extrapolate, engine, data, features, name, seed, z,
+            dict(eta=eta, batch_size=batch_size, n_steps=n_steps, burn_in=burn_in, n_replicas=n_replicas,
+                 sampling=sampling, w0=w0)), runtime_s=time_module.perf_counter() - start)
     if pred.kind == "stationary":
         obs = MomentObserver(features, burn_in=burn_in, n_batches=16)
     else:
@@ -295,3 +304,49 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
                + ", ".join(f"{r.pvalue:.3g} ({d})" for d, r in judged.items()) + f", n = {ks.n}")
     return replace(comparison_result(name, params, seed, cmp, f"|z| <= {z:g}; {tol}", notes),
                    runtime_s=time_module.perf_counter() - start)
+
+
+def _verify_extrapolated(model, expected, wrong_items, values, time, labels, factors, engine, data, features, name,
+                         seed, z, run: dict) -> CheckResult:
+    """A continuum (η → 0) stationary prediction P(η) against discrete SGD without a floor: at η·m for each
+    factor m (the same continuum time: n_steps/m steps, burn_in/m burn-in), the ratio of the measured mean to
+    P(η·m), Richardson-extrapolated to η → 0 (weighted polynomial of degree max(1, len(factors) − 2)) and
+    compared with 1; a mutant P′ predicts the extrapolated P′/P instead."""
+    from derivations.sgd import eta as ETA_SYMBOL
+
+    factors = np.asarray(factors, dtype=float)
+    if factors.ndim != 1 or factors.size < 2 or np.any(factors <= 0) or np.unique(factors).size != factors.size:
+        raise ParameterError(f"extrapolate must be >= 2 distinct positive factors of eta, got {factors!r}")
+    if isinstance(expected, StationaryDensity) or hasattr(expected, "cdf"):
+        raise ParameterError("extrapolate= applies to stationary means, not to densities")
+    etas = run["eta"] * factors
+    ratios, wrong_ratios = [], {str(d): [] for d, _ in wrong_items}
+    for i, (e, m) in enumerate(zip(etas, factors)):
+        at = {**values, ETA_SYMBOL: e}
+        pred = _prediction(model, expected, at, time, "expected")
+        if pred.kind != "stationary":
+            raise ParameterError("extrapolate= applies to stationary predictions (free of the time t)")
+        if np.any(pred.value == 0):
+            raise ParameterError("extrapolate= compares measured/predicted: the prediction must be non-zero")
+        obs = MomentObserver(features, burn_in=int(round(run["burn_in"] / m)), n_batches=16)
+        run_sgd(engine, data, eta=e, batch_size=run["batch_size"], n_steps=max(1, int(round(run["n_steps"] / m))),
+                n_replicas=run["n_replicas"], sampling=run["sampling"], w0=run["w0"], seed=child_seed(seed, i),
+                observers=[obs])
+        est = replica_mean(obs.replica_means)
+        ratios.append(Estimate(est.value / pred.value, est.stderr / np.abs(pred.value)))
+        for d, w in wrong_items:
+            wrong_ratios[str(d)].append(Estimate(_prediction(model, w, at, time, "wrong").value / pred.value, 1.0))
+    degree = max(1, factors.size - 2)
+    limit, chi2 = extrapolate_to_zero(etas, ratios, degree)
+    mutants = {d: extrapolate_to_zero(etas, r, degree)[0].value for d, r in wrong_ratios.items()}
+    cmp = Comparison.make([f"{lab} / prediction, eta -> 0" for lab in labels], np.ones(len(labels)), limit.value,
+                          limit.stderr, mutants, z=z)
+    notes = list(model.notes) + [
+        f"continuum prediction vs discrete SGD: measured/predicted at eta = {', '.join(f'{e:g}' for e in etas)}, "
+        f"extrapolated to eta -> 0 (degree {degree}; chi2 of the fit {', '.join(f'{c:.2g}' for c in np.ravel(chi2))})"]
+    params = {**{k: v for k, v in run.items() if k != "w0"}, "extrapolate": factors.tolist(),
+              **{str(k): v for k, v in engine.values.items()}}
+    return comparison_result(name, params, seed, cmp,
+                             f"|z| <= {z:g}, no floor: ratio to the prediction extrapolated to eta -> 0 with propagated "
+                             "stderr over independent replicas", notes)
+

@@ -129,3 +129,19 @@ def test_verify_plain_symbols_matrix_observables_and_deterministic_steps():
     assert len(pair.rows) == 2 and pair.rows[0].status(5) == "holds", pair.table()
     with pytest.raises(ParameterError, match="entries"):
         verify(model, mean, wrong=s, observable=sp.Matrix([w, w ** 2]), times=[4], **common)
+
+
+def test_verify_extrapolates_a_continuum_prediction_to_eta_zero():
+    """The continuum Student-t variance ησ²/(2(B − η)) is not the discrete law (ησ²/(2B − ηB − 2η) at B = 1):
+    measured/predicted → 1 only as η → 0. With extrapolate= the ratio is Richardson-extrapolated and compared with
+    1 without a floor; a factor 2 in the noise stays rejected."""
+    model = scalar_regression()
+    continuum = eta * sigma ** 2 / (2 * (B - eta))
+    res = verify(model, continuum, wrong={"a factor 2 in the noise": 2 * continuum}, observable=(w - s) ** 2,
+                 parameters={s: 1.0, sigma: 1.0}, eta=0.04, batch_size=1, w0=[1.0], n_steps=3000, burn_in=500,
+                 n_replicas=512, seed=3, extrapolate=(1, 2, 3))
+    assert res.verdict == "CONFIRMED", res.table()
+    assert res.rows[0].quantity.endswith("eta -> 0") and any("extrapolated" in n for n in res.notes)
+    with pytest.raises(ParameterError, match="extrapolate"):
+        verify(model, continuum, wrong=2 * continuum, observable=(w - s) ** 2, parameters={s: 1.0, sigma: 1.0},
+               eta=0.04, batch_size=1, w0=[1.0], n_steps=10, n_replicas=8, extrapolate=(1,))
