@@ -21,10 +21,8 @@ from numerics.models.linreg import hessian, least_squares_solution, noise_covari
 from numerics.models import LeastSquares
 from numerics.engine.data import gaussian_teacher
 from numerics.engine.sgd import TrajectoryObserver, run_sgd
-from numerics.models.two_layer import (
-    TwoLayerLinear, covariance_principal_components, flatness, linearised_covariance, noise_balanced_state,
-    teacher_data, variance_flatness_fit,
-)
+from numerics.models.two_layer import variance_flatness_fit
+from numerics.verify import get_check
 
 FIGURES = os.environ.get("SGDNOISE_FIGURES") or tempfile.mkdtemp(prefix="sgdnoise_fluct_")
 os.makedirs(FIGURES, exist_ok=True)
@@ -66,31 +64,25 @@ fig.tight_layout(); fig.savefig(os.path.join(FIGURES, "fluct_spectra.png"), dpi=
 
 # %% [markdown]
 # ## Two layers: variance against flatness along the second layer's principal directions
-# Late-time state: the noise-balanced factorisation of Ŵ (`fluct.two_layer`). Replicas start there; after a
-# burn-in of several relaxation times the W₂ trajectory (every 10th step, all replicas pooled) is analysed with
-# Feng & Tu's pipeline: PCA → flatness F_i by root finding of the full-data loss at e·L₀ → log–log fit.
-# The prediction applies the same pipeline to the linearised covariance.
+# The check `fluct.ivfr` at reduced settings (256 replicas): factorial data on which the linearised theory is exact
+# (H = I, C_W = σ²(I ⊗ H)), replicas started at the noise-balanced state, Feng & Tu's pipeline (PCA → flatness F_i
+# by root finding of the full-data loss at e·L₀) at four learning rates, extrapolated to η → 0. Its rows hold the
+# measured and closed-form σ_i²/η and F_i per well-separated direction (k, m), the chord exponents between the two
+# directions of one output mode (the measurable local exponent ψ_loc = 2α_k/(α_k + s_m²) ∈ (0, 2)) and the pooled ψ.
 
 # %%
-width, eta, B = 5, 0.02, 4
-ds = teacher_data(width, width, 100, 0.3, singular_values=np.geomspace(0.2, 1.5, width), seed=0)
-model = TwoLayerLinear(width, width, width)
-theta = noise_balanced_state(model, ds.X, ds.y)
-lin = linearised_covariance(model, ds.X, ds.y, theta, eta, B)
-second = slice(model.n_first, model.n_params)
-var_p, D_p = covariance_principal_components(lin.second)
-full_p = np.zeros((model.n_params, D_p.shape[1])); full_p[second] = D_p
-F_p = flatness(lambda w: model.loss(w, ds.X, ds.y), theta, full_p)
-fit_p = variance_flatness_fit(var_p, F_p)
-lam = np.linalg.eigvalsh(lin.hessian)
-burn = int(5 / (eta * lam[lam > 1e-10 * lam[-1]][0]))
-traj = TrajectoryObserver(lambda w: w[:, second], stride=10)
-run_sgd(model, ds, eta=eta, batch_size=B, n_steps=burn + 2000, n_replicas=256, w0=theta, seed=1, observers=[traj])
-samples = traj.values[traj.steps > burn].reshape(-1, model.K * model.M)
-var_m, F_m, _ = measured_variance_flatness(model, ds, theta, samples, second)
-fit_m = variance_flatness_fit(var_m, F_m)
-print(f"two-layer psi: measured {fit_m.psi:.3f} (95% CI {fit_m.psi_interval[0]:.3f} .. {fit_m.psi_interval[1]:.3f}), "
-      f"predicted {fit_p.psi:.3f}")
+res = get_check("fluct.ivfr")(seed=0, n_replicas=256, n_bootstrap=50, single_replicas=64, single_steps=500)
+print(res.verdict, "|", res.resolving())
+rows = {r.quantity: r for r in res.rows}
+labels = [q[len("sigma^2/eta "):] for q in rows if q.startswith("sigma^2/eta (")]
+var_m = np.array([rows[f"sigma^2/eta {k}"].measured for k in labels])
+var_e = np.array([rows[f"sigma^2/eta {k}"].stderr for k in labels])
+var_p = np.array([rows[f"sigma^2/eta {k}"].predicted for k in labels])
+F_m = np.array([rows[f"F {k}"].measured for k in labels])
+F_p = np.array([rows[f"F {k}"].predicted for k in labels])
+for q, r in rows.items():
+    if q.startswith("psi"):
+        print(f"{q}: measured {r.measured:.3f} ± {r.stderr:.3f}, closed form {r.predicted:.3f}")
 
 # single layer, weakly underparameterized
 N1 = 12
@@ -106,13 +98,14 @@ var1, F1, _ = measured_variance_flatness(LeastSquares(N1), ds1, w_hat, traj1.val
 print(f"single layer: ln(F_max/F_min) = {np.log(F1.max() / F1.min()):.3f}, ln(var_max/var_min) = {np.log(var1.max() / var1.min()):.3f}")
 
 fig, ax = plt.subplots(figsize=(5.5, 4.5))
-ax.loglog(F_m, var_m, "o", label="two-layer W₂ (Monte Carlo)")
-ax.loglog(F_p, var_p, "x", color="gray", label="two-layer W₂ (linearised theory)")
-grid = np.geomspace(F_m.min(), F_m.max(), 50)
-ax.loglog(grid, fit_m.fit.prefactor * grid ** fit_m.fit.exponent, "-", label=f"fit: ψ = {fit_m.psi:.2f}")
-ax.loglog(grid, fit_p.fit.prefactor * grid ** -fit_p.psi, "--", label=f"predicted ψ = {fit_p.psi:.2f}")
-ax.loglog(grid, var_m.max() * (grid / F_m.min()) ** -2.0, ":", color="k", label="ψ = 2 (flat-direction limit)")
+ax.errorbar(F_m, var_m, yerr=var_e, fmt="o", label="two-layer W₂: SGD, η → 0")
+ax.loglog(F_p, var_p, "x", color="k", ms=8, label="closed forms σ²/η, F")
+pooled = variance_flatness_fit(var_p, F_p)  # the Feng–Tu log–log fit through the closed-form points
+grid = np.geomspace(F_p.min(), F_p.max(), 50)
+ax.loglog(grid, pooled.fit.prefactor * grid ** pooled.fit.exponent, "--", label=f"pooled closed-form ψ = {pooled.psi:.2f}")
+ax.loglog(grid, var_p.max() * (grid / F_p[np.argmax(var_p)]) ** -2.0, ":", color="gray", label="ψ = 2 (flat-direction limit)")
 ax.loglog(F1, var1 * var_m.max() / var1.max(), "s", mfc="none", label="single layer (rescaled)")
-ax.set_xlabel("flatness F_i"); ax.set_ylabel("variance σ_i²"); ax.legend(fontsize=7)
+ax.set_xscale("log"); ax.set_yscale("log")
+ax.set_xlabel("flatness F_i"); ax.set_ylabel("variance σ_i² (two-layer: /η)"); ax.legend(fontsize=7)
 fig.tight_layout(); fig.savefig(os.path.join(FIGURES, "fluct_ivfr.png"), dpi=120)
 print("figures in", FIGURES)
