@@ -15,6 +15,8 @@ from typing import Callable, Iterable, Sequence
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
+from .errors import DerivationError
+from .printing import display, latex as _latex
 from .registry import Registry
 
 
@@ -36,7 +38,11 @@ class Reference:
 
 @dataclass(frozen=True)
 class Step:
-    """One step: an equation (or expression) and the one-line justification that produces it."""
+    """One step: an equation (or expression) and the one-line justification that produces it.
+
+    The equation is held unevaluated (``sp.Eq(lhs, rhs, evaluate=False)`` where sympy would decide it): a step
+    that sympy has evaluated to ``True``/``False`` says nothing and is refused by :meth:`Derivation.step`.
+    """
 
     justification: str
     equation: sp.Basic
@@ -65,7 +71,13 @@ class Derivation:
     extras: dict[str, sp.Basic] = field(default_factory=dict)
 
     def step(self, justification: str, equation: sp.Basic) -> sp.Basic:
-        """Append a step and return its equation (so derivations read top to bottom)."""
+        """Append a step and return its equation (so derivations read top to bottom).
+
+        Raises :class:`~derivations.errors.DerivationError` when ``equation`` is a boolean: sympy evaluated
+        the ``Eq`` (build it with ``evaluate=False``)."""
+        if isinstance(equation, (bool, sp.logic.boolalg.BooleanAtom)):
+            raise DerivationError(f"step {justification!r}: the equation evaluated to {equation}; "
+                                 "build it unevaluated, sp.Eq(lhs, rhs, evaluate=False)")
         self.steps.append(Step(justification, equation))
         return equation
 
@@ -97,9 +109,9 @@ class Derivation:
             lines.append("\\end{itemize}")
         lines.append("\\paragraph{Derivation.}\\begin{enumerate}")
         for s in self.steps:
-            lines.append(f"  \\item {_escape_text(s.justification)}{_display(s.latex())}")
+            lines.append(f"  \\item {_escape_text(s.justification)}{display(s.equation)}")
         lines.append("\\end{enumerate}")
-        lines.append(f"\\paragraph{{Result.}}{_display(_latex(self.result))}")
+        lines.append(f"\\paragraph{{Result.}}{display(self.result)}")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -127,17 +139,6 @@ def plain_text(latex: str) -> str:
 def _assumption_text(sym: sp.Basic) -> str:
     keys = ("positive", "nonnegative", "real", "integer")
     return ", ".join(k for k in keys if getattr(sym, f"is_{k}", None)) or "complex"
-
-
-def _latex(obj: sp.Basic) -> str:
-    return sp.latex(obj, mat_delim="(")
-
-
-def _display(math: str) -> str:
-    """Display math; long formulas are scaled to the line width instead of running off the page."""
-    if len(math) < 160:
-        return f"\\[{math}\\]"
-    return f"\\begin{{center}}\\resizebox{{\\linewidth}}{{!}}{{$\\displaystyle {math}$}}\\end{{center}}"
 
 
 def _escape(text: str) -> str:

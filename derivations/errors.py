@@ -13,6 +13,10 @@ class ParameterError(SgdNoiseError, ValueError):
     """A parameter is outside its allowed range; the message names it and the range."""
 
 
+class DerivationError(SgdNoiseError, TypeError):
+    """A derivation is malformed, e.g. a step whose equation sympy evaluated to True/False."""
+
+
 class UnknownNameError(SgdNoiseError, KeyError):
     """An unknown derivation or check name; the message suggests close matches."""
 

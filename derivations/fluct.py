@@ -219,7 +219,7 @@ def _two_layer() -> Derivation:
            sp.Eq(sp.MatrixSymbol(r"C_\theta", Mh * N + K * Mh, Mh * N + K * Mh), Jm.T * sp.MatrixSymbol("C_W", K * N, K * N) * Jm))
     d.step("Rescaling symmetry: $(W_1, W_2) \\to (G W_1, W_2 G^{-1})$ leaves $W_2W_1$ and $L$ unchanged; "
            "gradient flow conserves the balance matrix.",
-           sp.Eq(sp.Derivative(Delta, sp.Symbol("t")), sp.ZeroMatrix(Mh, Mh)))
+           sp.Eq(sp.Derivative(Delta, sp.Symbol("t")), sp.ZeroMatrix(Mh, Mh), evaluate=False))
     d.step("Exact discrete step: the $O(\\eta)$ terms cancel, the balance matrix moves at $O(\\eta^2)$.",
            sp.Eq(sp.MatrixSymbol(r"\Delta_{k+1} - \Delta_k", Mh, Mh), eta ** 2 * (W2.T * G * G.T * W2 - W1 * G.T * G * W1.T)))
     d.step("At the minimum $\\mathbb{E}GG^T = \\kappa A$, $\\mathbb{E}G^TG = \\kappa B$ with "

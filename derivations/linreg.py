@@ -86,10 +86,10 @@ def _noise_covariance() -> Derivation:
     d.step("Per-sample gradient of $\\ell$ at $w = w_* + \\delta$.", sp.Eq(gp, xs * (xs.T * dl - sp.Matrix([[e]]))))
     d.step("Mean gradient.", sp.Eq(sp.MatrixSymbol(r"\nabla L", N, 1), Sx * dl))
     d.step("Isserlis' theorem for the fourth moments, e.g. $E[x_i x_j x_k x_l] = S_{ij}S_{kl} + S_{ik}S_{jl} + S_{il}S_{jk}$.",
-           sp.Eq(sp.Symbol("E[x_1 x_2 x_1 x_2]"), gaussian_expectation(x[0] * x[1] * x[0] * x[1], list(x), cov=cov_x)))
+           sp.Eq(sp.Symbol(r"\mathbb{E}[x_1 x_2 x_1 x_2]"), gaussian_expectation(x[0] * x[1] * x[0] * x[1], list(x), cov=cov_x)))
     d.step("Explicitly for $N = 2$: $C = E[g g^T] - E[g] E[g]^T$.", sp.Eq(sp.MatrixSymbol("C_2", 2, 2), C2))
     d.step("Finite data: with residuals $r_p = x_p^T w - y_p$.",
-           sp.Eq(Cw, sp.Symbol(r"\frac{1}{P}\sum_p r_p^2 x_p x_p^T - \nabla L \nabla L^T")))
+           sp.Eq(Cw, sp.Symbol(r"\frac{1}{P}\sum_p r_p^2 x_p x_p^T - \nabla L \nabla L^T"), evaluate=False))
     d.extras["explicit_n2"] = C2
     return d
 

@@ -418,7 +418,10 @@ class SGDModel:
         G = self._noise_root
         dW = sp.Matrix([sp.Symbol(f"dW_{i + 1}") for i in range(G.shape[1])])
         dw = sp.Matrix([sp.Symbol(f"d{sp.latex(wi)}") for wi in w])
-        result = sp.Eq(dw, -self.mean_gradient * dt + sp.sqrt(ETA_SYMBOL * kappa) * G * dW)
+        # the standard form dw = a dt + b G dW, held unevaluated so that it prints so (``.doit()`` evaluates it)
+        result = sp.Eq(dw, sp.MatAdd(sp.MatMul(-sp.ImmutableMatrix(self.mean_gradient), dt, evaluate=False),
+                                     sp.MatMul(sp.sqrt(ETA_SYMBOL * kappa), sp.ImmutableMatrix(G), sp.ImmutableMatrix(dW),
+                                               evaluate=False), evaluate=False), evaluate=False)
         d = Derivation(
             name=self.name, title=f"SGD on a per-sample loss: {self.name}",
             summary=("Per-sample gradient, mean gradient and noise covariance of SGD under the stated data model, and "

@@ -69,18 +69,18 @@ def _continuum_sde() -> Derivation:
     )
     d.step("One SGD step.", sp.Eq(w_next, w_k - eta * g_hat))
     d.step("The minibatch gradient is the full gradient plus a zero-mean noise.", sp.Eq(g_hat, grad + xi))
-    d.step("Its conditional mean vanishes.", sp.Eq(Ewdelta(xi), sp.ZeroMatrix(n, 1)))
+    d.step("Its conditional mean vanishes.", sp.Eq(Ewdelta(xi), sp.ZeroMatrix(n, 1), evaluate=False))
     d.step("Its conditional covariance is the per-sample covariance times the sampling scale $\\kappa$.",
-           sp.Eq(Covdelta(xi), kappa * C))
+           sp.Eq(Covdelta(xi), kappa * C, evaluate=False))
     d.step("With replacement and online sampling the scale is $1/B$.",
            sp.Eq(kappa, minibatch_noise_scale(B, "with_replacement")))
     d.step("Without replacement the finite-population correction multiplies it.",
            sp.Eq(kappa, minibatch_noise_scale(B, "without_replacement", P)))
     d.step("Time step of the continuum limit.", sp.Eq(t, eta * k))
     d.step("Conditional mean of one increment, to be matched by the drift times $\\Delta t = \\eta$.",
-           sp.Eq(Ewdelta(w_next - w_k), -eta * grad))
+           sp.Eq(Ewdelta(w_next - w_k), -eta * grad, evaluate=False))
     d.step("Conditional covariance of one increment, to be matched by $D\\,\\Delta t$.",
-           sp.Eq(Covdelta(w_next - w_k), eta ** 2 * kappa * C))
+           sp.Eq(Covdelta(w_next - w_k), eta ** 2 * kappa * C, evaluate=False))
     d.step("Drift of the SDE.", sp.Eq(a, -grad_w))
     d.step("Diffusion matrix of the SDE.", sp.Eq(D, eta * kappa * C))
     d.extras["diffusion_matrix"] = eta * kappa * C

@@ -11,7 +11,7 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 LAYERS = [  # (layer, module prefixes); a module's layer is that of its longest matching prefix
-    (0, ["derivations.errors", "derivations.registry", "derivations.conventions"]),
+    (0, ["derivations.errors", "derivations.registry", "derivations.conventions", "derivations.printing"]),
     (1, ["derivations.derivation", "derivations.references", "derivations.calculus"]),
     (2, ["derivations.sgd"]),
     (3, ["derivations.model"]),

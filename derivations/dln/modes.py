@@ -229,11 +229,11 @@ def _mode_sde() -> Derivation:
            sp.Eq(sp.Symbol("g"), g))
     d.step("It does not depend on $l$ (every layer receives the same noise). Mean over $\\tilde x$ and "
            "$\\epsilon$ (Isserlis, $E\\tilde x^4 = 3$):", sp.Eq(sp.Symbol("E g"), mean))
-    d.step("Variance of the per-sample mode gradient:", sp.Eq(sp.Symbol("Var g"), var))
-    d.step("Different modes are uncorrelated ($p_\\alpha = a_\\alpha^{L-1}$):", sp.Eq(sp.Symbol("Cov(g_alpha, g_beta)"), cross))
+    d.step("Variance of the per-sample mode gradient:", sp.Eq(sp.Symbol(r"\mathrm{Var}\,g"), var))
+    d.step("Different modes are uncorrelated ($p_\\alpha = a_\\alpha^{L-1}$):", sp.Eq(sp.Symbol(r"\mathrm{Cov}(g_\alpha, g_\beta)"), cross))
     d.step("Off-diagonal gradient component $(\\alpha, \\beta)$ of layer $l$ (dropped by alignment): mean",
            sp.Eq(sp.Symbol("E g_alphabeta"), off_mean))
-    d.step("and variance", sp.Eq(sp.Symbol("Var g_alphabeta"), off_var))
+    d.step("and variance", sp.Eq(sp.Symbol(r"\mathrm{Var}\,g_{\alpha\beta}"), off_var))
     d.step("Per-layer It\\^o SDE with minibatch noise $(\\eta/B)\\,\\mathrm{Var}\\,g$:",
            sp.Eq(da, layer.drift[0] * dt + layer.noise[0, 0] * dW))
     d.step("It\\^o's lemma for $u = a^L$ (computed by \\texttt{ItoSDE.ito\\_lemma}): drift",
@@ -399,14 +399,14 @@ def _stationary_density() -> Derivation:
     d.step("$L = 1$: \\texttt{stationary\\_density} on $\\mathbb{R}$ gives", sp.Eq(p, sd1.unnormalised))
     d.step("which is a Student-t with", sp.Eq(sp.Symbol("nu"), nu))
     d.step("(kernel $(1 + (u-s)^2/(\\nu\\lambda^2))^{-(\\nu+1)/2}$, $\\lambda^2 = \\sigma^2/(2\\nu)$) and variance ($B > \\eta$)",
-           sp.Eq(sp.Symbol("Var u"), var1))
+           sp.Eq(sp.Symbol(r"\mathrm{Var}\,u"), var1))
     d.step("$L = 2$: elementary potential (partial fractions):", sp.Eq(sp.Symbol("V_2"), V2))
     d.step("$L = 2$ density:", sp.Eq(p, p2))
     d.step("$L = 2$ normalisable at $u \\to 0$ iff (boundary exponent from \\texttt{stationary\\_density})", cond2)
     d.step("$\\sigma = 0$: boundary exponent at $u = s$ (non-integrable for $k \\le -1$: all mass at $u = s$, "
            "$p = \\delta(u - s)$)", sp.Eq(sp.Symbol("k_s"), k0))
     d.step("Small $T$: Laplace around the minimum of $V$ at $u = s$,", sp.Eq(sp.Symbol("V''(s)"), Vpp))
-    d.step("Gaussian variance:", sp.Eq(sp.Symbol("Var u"), var_boltz))
+    d.step("Gaussian variance:", sp.Eq(sp.Symbol(r"\mathrm{Var}\,u"), var_boltz))
     d.step("$V$ is the loss $\\ell = \\frac12(u-s)^2$ up to a factor only near $u = s$ (any $L$: "
            "$V \\approx \\ell/(L s^{2-2/L}\\sigma^2/2)$), and globally only for $L = 1$ with label-noise dominated "
            "noise, $2(u - s)^2 \\ll \\sigma^2$:", sp.Eq(sp.Symbol("V_1"), sp.series(V1, u, s, 3).removeO()))
