@@ -111,7 +111,6 @@ def plot_modes(runs, title, path):
         ax_x.set_xlabel("u/s"); ax_x.set_ylabel("Var along mode (normalised)"); ax_x.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(os.path.join(FIGURES, path), dpi=110)
-    plt.close(fig)
 
 
 aligned = [simulate_mode_diffusion(depth, S_VALUES, eta=0.01, n_replicas=256, stride=2, n_probe=16, seed=depth)
@@ -155,7 +154,6 @@ for ax, depth in zip(axes, (1, 2)):
     ax.set_yscale("log"); ax.set_xlabel("u"); ax.set_title(f"L = {depth}"); ax.legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(os.path.join(FIGURES, "dln_stationary.png"), dpi=110)
-plt.close(fig)
 
 # %% [markdown]
 # ## Ablation: small random (non-aligned, unbalanced) initialisation
