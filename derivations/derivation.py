@@ -99,7 +99,7 @@ class Derivation:
 
     def latex(self) -> str:
         """A LaTeX section (no preamble): summary, assumptions, numbered steps, boxed result, citations."""
-        lines = [f"\\section{{{_escape(self.title)}}}", f"\\label{{sec:{self.name}}}",
+        lines = [f"\\section{{{_escape_text(self.title)}}}", f"\\label{{sec:{self.name}}}",
                  f"\\noindent\\textbf{{Name:}} \\texttt{{{_escape(self.name)}}}\\par", _escape_text(self.summary)]
         if self.references:
             lines.append("References: " + ", ".join(f"\\cite{{{r.key}}}" for r in self.references) + ".")

@@ -191,7 +191,7 @@ def _temperature_scaling() -> Derivation:
     d_.step("Balance of pull and It\\^o drift: $\\|w_\\perp\\|$ settles at a value independent of $f_v$ and $P$, "
             "proportional to $T$.", sp.Eq(sp.Symbol(r"r^*"), r_star))
     d_.step("Informative direction: $dw_1/dt = f_v\\langle|x_1|\\rangle_v/\\sqrt d$ (no noise to leading order).",
-            sp.Eq(sp.Symbol("dw_1/dt"), sp.Symbol(r"f_v \langle |x_1|\rangle_v/\sqrt{d}")))
+            sp.Eq(sp.Symbol(r"\mathrm{d}w_1/\mathrm{d}t"), sp.Symbol(r"f_v \langle |x_1|\rangle_v/\sqrt{d}")))
     # 10: scale invariance
     A_fun, G_fun = sp.Function("A"), sp.Function("G")
     theta = w1 / r
