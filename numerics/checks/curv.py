@@ -16,6 +16,7 @@ from derivations.curv import q as q_symbol
 from derivations.conventions import Z_THRESHOLD as Z
 
 from numerics.verify import Check, CheckResult, Comparison, Mutant, comparison_result, register_check
+from numerics.checks import _figures
 from numerics.verify.predict import evaluate
 from numerics.errors import ParameterError
 from numerics.models.mlp import MLP, load_digits_data, train_sgd
@@ -60,6 +61,7 @@ register_check(Check(
                 "C_ii ∝ H_ii^gamma recovers gamma = (1 + 2q)/(1 + q)",
     exact=False,
     run=_run_rank_one,
+    figures=_figures.rank_one_family,
     quick=dict(q=(0.5, 2.0), n_dirs=30, n_samples=400_000, spread=1e3, n_resamples=2000),
     # q ≤ 2: at q = 4 the fitted C_ii span spread^(0.6 (1 + 2q)) ~ 1e16, beyond what float64 sample covariances
     # of 4e6 samples resolve (the fit then leaves its regime: gamma(4) = 1.28 ± 0.09 against 1.8)
@@ -110,6 +112,7 @@ register_check(Check(
                 "squares with isotropic dual-weight residuals, C = sigma_w^2 E_p[h_p^2] exactly, gamma = 1 + O(lambda/tr H)",
     exact=False,
     run=_run_least_squares,
+    figures=_figures.least_squares_curvature,
     quick=dict(n_features=12, n_samples=200_000, spread=100.0, sigma_w=0.5, n_resamples=2000),
     full=dict(n_features=40, n_samples=2_000_000, spread=100.0, sigma_w=0.5, n_resamples=9999),
 ))
@@ -247,6 +250,7 @@ register_check(Check(
                 "1 <= gamma <= 2 for C and E[h^2]; mutants C ∝ H, C ∝ H^2, isotropic C, a randomly rotated C, and "
                 "softmax MSE behaving as linear MSE",
     run=_run_digits,
+    figures=_figures.noise_curvature,
     exact=False,
     quick=dict(losses=("ce", "softmax_mse", "mse"), n_classes=10, hidden=20, eta=0.1, batch_size=50, n_epochs=1000,
                n_seeds=12, top_fraction=0.6, n_rotations=2, n_resamples=1000),

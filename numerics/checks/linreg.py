@@ -6,6 +6,7 @@ import numpy as np
 
 from derivations.conventions import Z_THRESHOLD as Z
 from numerics.verify import Check, Comparison, comparison_result, register_check
+from numerics.checks import _figures
 from numerics.engine.data import gaussian_teacher
 from numerics.errors import ParameterError
 from numerics.stats import Estimate, extrapolate_to_zero
@@ -64,6 +65,7 @@ register_check(Check(
     derivation="linreg.discrete_stationary_covariance",
     description="exact discrete stationary covariance of SGD on least squares vs Monte Carlo (with/without replacement)",
     run=_run_discrete,
+    figures=_figures.covariance_parity,
     quick=dict(n_features=3, n_samples=10, noise_std=0.5, eta_fraction=0.4, batch_size=2, n_replicas=2048,
                burn_in_relaxations=10.0, measure_relaxations=40.0),
     full=dict(n_features=6, n_samples=20, noise_std=0.5, eta_fraction=0.4, batch_size=2, n_replicas=16384,
@@ -125,6 +127,7 @@ register_check(Check(
     derivation="linreg.stationary_covariance",
     description="continuum (Lyapunov) stationary covariance vs Monte Carlo SGD extrapolated to eta -> 0",
     run=_run_continuum,
+    figures=_figures.covariance_parity,
     quick=dict(n_features=3, n_samples=12, noise_std=0.5, eta=0.02, n_etas=4, degree=2, batch_size=1, n_replicas=8192,
                burn_in_relaxations=10.0, measure_relaxations=20.0, min_gap=0.05),
     full=dict(n_features=5, n_samples=12, noise_std=0.5, eta=0.01, n_etas=4, degree=2, batch_size=1, n_replicas=8192,

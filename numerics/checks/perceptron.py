@@ -16,6 +16,7 @@ import derivations
 from derivations.conventions import Z_THRESHOLD as Z
 
 from numerics.verify import Check, Comparison, comparison_result, register_check
+from numerics.checks import _figures
 from numerics.models.perceptron_phases import phase_grid, plot_phase
 from numerics.models.perceptron import (
     crossover_batch_task, crossover_task, crossovers_of, fit_crossovers, fit_exponent, train,
@@ -113,6 +114,7 @@ register_check(Check(
     description="SGD perceptron: end-of-training norm ||w|| ~ T P^(1/(1+chi)), split as the derivation splits it into "
                 "w1/||w_perp|| ~ P^(1/(1+chi)) and a P-independent ||w_perp|| = r* ~ T",
     run=_run,
+    figures=_figures.exponents_vs_chi,
     exact=False,
     quick=dict(d=16, alpha=1e8, chis=[0.0, 1.0, 2.0], sizes=[128, 256, 512, 1024, 2048, 4096], temperature=0.1,
                t_eta=0.4, t_batch_sizes=[1, 2, 4, 8], t_size=256, n_replicas=32, max_steps=500_000_000),
@@ -188,6 +190,7 @@ register_check(Check(
     description="SGD perceptron: T_c(P) where the weight change reaches the initialisation scale, T_c ~ P^(-1/(1+chi)); "
                 "digits parity T_c(P) reported",
     run=_run_crossover_temperature,
+    figures=_figures.crossover,
     exact=False,
     quick=dict(d=16, alpha=1e4, chis=[0.0, 1.0, 2.0], sizes=[128, 256, 512, 1024, 2048], T0=0.1, n_replicas=32,
                digits_sizes=[16, 32, 64, 128, 256]),
@@ -209,9 +212,15 @@ def _B_eta_figure(result, directory):
     norm = phase_grid(PHASE, "eta", etas, "batch_size", batches, key="norm", seed=result.seed)
     b_star = norm[-1, 0] / norm[-1, -1]  # the check's criterion at the largest eta: ||w||(B=1)/||w||(GD)
     return [plot_phase(np.log10(norm), etas, batches, "eta", "B (B = P: gradient descent)",
-                       f"perceptron, chi={PHASE['chi']:g}, P={P}, d={PHASE['d']}, alpha={PHASE['alpha']:g}",
+                       f"{result.check} — {result.verdict}\n"
+                       f"phase diagram: chi={PHASE['chi']:g}, P={P}, d={PHASE['d']}, alpha={PHASE['alpha']:g}",
                        directory / "perceptron_phase_B_eta.png", vlines=[(b_star, f"B* = {b_star:.0f} (norm ratio)")],
                        label="log10 ||w - w0|| at the end of training")]
+
+
+def _crossover_batch_size_figures(result, directory):
+    """B* against P per chi and the exponents against chi (from the result), then the (B, eta) phase diagram."""
+    return [*_figures.crossover(result, directory), *_B_eta_figure(result, directory)]
 
 
 register_check(Check(
@@ -221,7 +230,7 @@ register_check(Check(
                 "B* ~ P^(1/(1+chi))",
     run=_run_crossover_batch_size,
     exact=False,
-    figures=_B_eta_figure,
+    figures=_crossover_batch_size_figures,
     quick=dict(d=16, alpha=1e4, eta=1.0, chis=[0.0, 1.0, 2.0], sizes=[128, 256, 512, 1024, 2048], n_replicas=32),
     full=dict(d=128, alpha=1e4, eta=1.0, chis=[0.0, 1.0, 2.0], sizes=[256, 512, 1024, 2048, 4096, 8192],
               n_replicas=32),

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import base64
 import html
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Protocol
@@ -76,36 +78,78 @@ def measured_axis_scale(predicted, measured, decades: float = 2.0) -> str:
     return "log" if np.log10(values.max() / values.min()) > decades else "linear"
 
 
+_STATUS_COLOURS = {"holds": "tab:blue", "rejected": "tab:red", "undecided": "tab:orange"}
+
+
+def pass_region(row, z: float = 5.0, big: float = math.inf) -> tuple[float, float]:
+    """Where the row's z must lie for the row to hold, as the generic figure draws it: [−z, z] for a row that
+    claims agreement (and an approximate theory's row, drawn but not judged), [−big, −z] below a bound,
+    [z, big] above one."""
+    return {"below": (-big, -z), "above": (z, big)}.get(row.rule, (-z, z))
+
+
 def generic_figure(result: CheckResult, directory: Path, z: float = 5.0) -> Path:
-    """z of every row within the ±z band (left), measured ± stderr vs predicted (right); one PNG."""
+    """The z of every row against the rule the verdict used (left) and measured ± stderr vs predicted (right).
+
+    Left: a green cell per row marks where its z must lie — |z| ≤ ``z`` for a row that claims agreement,
+    beyond ``z`` on its side for a criterion row (one-sided: z < −z for "below", z > z for "above"); bars are
+    blue where the row holds, red where the data reject it, orange where it is undecided (a bound not
+    established, or an approximate theory's row, which is reported and not judged). A symmetric-log axis
+    (linear inside ±z) shows every z without clipping, so a bar outside its cell can never sit under a
+    CONFIRMED title."""
     from matplotlib.figure import Figure  # object API: no pyplot state, no display backend needed
+    from matplotlib.patches import Patch, Rectangle
 
     rows = result.rows
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    fig = Figure(figsize=(11, 4.4), layout="constrained")
     ax_z, ax_m = fig.subplots(1, 2)
     zs = np.array([r.z for r in rows], dtype=float)
-    shown = np.clip(np.nan_to_num(zs, nan=0.0, posinf=3 * z, neginf=-3 * z), -3 * z, 3 * z)
-    ax_z.bar(np.arange(len(rows)), shown, color=["tab:blue" if r.holds(z) else "tab:orange" for r in rows],
-             hatch=["" if r.rule == "agree" else "//" for r in rows])
-    ax_z.axhspan(-z, z, color="0.9", zorder=0)
-    bounds = any(r.rule != "agree" for r in rows)
-    ax_z.set(ylabel="z = (measured − predicted)/stderr",
-             title=f"z per row (grey: |z| ≤ {z:g}; bars clipped at ±{3 * z:g})"
-                   + ("\nhatched: criterion rows, which must lie beyond the band on their side" if bounds else ""))
+    big = 10.0 ** np.ceil(np.log10(max(10 * z, 1.2 * float(np.max(np.abs(zs[np.isfinite(zs)]), initial=0.0)))))
+    shown = np.clip(np.nan_to_num(zs, nan=0.0, posinf=big, neginf=-big), -big, big)
+    for i, r in enumerate(rows):
+        lo, hi = pass_region(r, z, big)
+        ax_z.add_patch(Rectangle((i - 0.48, lo), 0.96, hi - lo, color="#d5efd5", zorder=0, lw=0))
+    ax_z.bar(np.arange(len(rows)), shown, color=[_STATUS_COLOURS[r.status(z)] for r in rows],
+             hatch=["" if r.rule in ("agree", "approx") else "//" for r in rows], zorder=2)
+    for i in np.flatnonzero(~np.isfinite(zs)):
+        ax_z.annotate("no z" if np.isnan(zs[i]) else "∞", (i, shown[i]), ha="center", fontsize=7)
+    for sign in (-1, 1):
+        ax_z.axhline(sign * z, color="0.4", lw=0.8, ls="--", zorder=1)
+    ax_z.set_yscale("symlog", linthresh=z, linscale=1.0)
+    ax_z.set_ylim(-big, big)
+    ticks = [t for t in (-1000, -100, -10, -z, 0, z, 10, 100, 1000) if abs(t) <= big]
+    ax_z.set_yticks(sorted(set(ticks)), [f"{t:g}" for t in sorted(set(ticks))])
+    ax_z.minorticks_off()
+    ax_z.set_xlim(-0.6, len(rows) - 0.4)
+    kinds = sorted({r.rule for r in rows})
+    handles = [Patch(color="#d5efd5", label=f"where z must lie (|z| ≤ {z:g}"
+                     + ("; criterion rows: beyond ±" + f"{z:g} on their side" if set(kinds) - {"agree", "approx"} else "")
+                     + ")")]
+    labels = {"holds": "row holds", "rejected": "rejected by the data",
+              "undecided": "undecided (bound not established, or an approximate theory's row: not judged)"}
+    handles += [Patch(color=c, label=labels[s]) for s, c in _STATUS_COLOURS.items() if any(r.status(z) == s for r in rows)]
+    fig.legend(handles=handles, fontsize=7, loc="outside lower left", ncol=len(handles), frameon=False)
+    ax_z.set(ylabel="z = (measured − predicted)/stderr", title="z per row against the verdict's rule"
+             + ("\nhatched: one-sided criterion rows (a bound)" if set(kinds) - {"agree", "approx"} else ""))
     if len(rows) <= 16:
         ax_z.set_xticks(np.arange(len(rows)), [r.quantity for r in rows], rotation=60, ha="right", fontsize=7)
     else:
         ax_z.set_xlabel("row")
-    rows = [r for r in rows if r.rule == "agree"]  # a criterion row's 'predicted' is a bound, not a prediction
+    rows = [r for r in rows if r.rule in ("agree", "approx")]  # a criterion row's 'predicted' is a bound
     predicted = np.array([r.predicted for r in rows], dtype=float)
-    ax_m.errorbar(predicted, [r.measured for r in rows], yerr=[r.stderr for r in rows], fmt="o", ms=3, capsize=2)
-    finite = predicted[np.isfinite(predicted)]
+    measured = np.array([r.measured for r in rows], dtype=float)
+    stderr = np.array([r.stderr for r in rows], dtype=float)
+    ax_m.errorbar(predicted, measured, yerr=np.where(np.isfinite(stderr), stderr, 0.0), fmt="o", ms=3, capsize=2,
+                  label="measured ± stderr")
+    finite = np.concatenate([predicted[np.isfinite(predicted)], measured[np.isfinite(measured)]])
     if finite.size:
         lo, hi = finite.min(), finite.max()
         ax_m.plot([lo, hi], [lo, hi], "k--", lw=1, label="measured = predicted")
+    if rows:
         ax_m.legend(loc="best", fontsize=8)
-    scale = measured_axis_scale(predicted, [r.measured for r in rows])
-    ax_m.set(xlabel="predicted", ylabel="measured ± stderr", title="measured vs predicted", xscale=scale, yscale=scale)
+    scale = measured_axis_scale(predicted, measured)
+    ax_m.set(xlabel="predicted", ylabel="measured", title="measured vs predicted (rows that claim agreement)",
+             xscale=scale, yscale=scale)
     fig.suptitle(f"{result.check}: {result.verdict}")
     if scale == "linear":
         ax_m.ticklabel_format(style="sci", scilimits=(-3, 4))
@@ -115,17 +159,18 @@ def generic_figure(result: CheckResult, directory: Path, z: float = 5.0) -> Path
 
 
 def make_figures(result: CheckResult, directory: str | Path) -> tuple[list[Path], list[str]]:
-    """The generic figure plus the check's hook figures; returns (paths, notes about hooks that failed)."""
+    """The check's hook figures (its paper figures) then the generic figure; returns (paths, notes about hooks
+    that failed)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    paths, notes = [generic_figure(result, directory)], []
+    paths, notes = [], []
     try:
         hook = figures_hook(result.check)
         if hook is not None:
             paths += [Path(p) for p in hook(result, directory)]
     except Exception as exc:  # a figure must not cost the report: say what went wrong instead
         notes.append(f"figures hook of {result.check} failed: {type(exc).__name__}: {exc}")
-    return paths, notes
+    return paths + [generic_figure(result, directory)], notes
 
 
 # --------------------------------------------------------------------------- report
@@ -155,13 +200,48 @@ def verdict_counts(entries: list[Entry]) -> str:
 
 
 
+_NAN_PATTERNS = [  # how the report says a number is missing, in notes written by the checks
+    (re.compile(r"[+-]?\bnan\s*(\+-|±)\s*[+-]?\bnan\b", re.I), "not estimable (no value: the estimator found none in the data)"),
+    (re.compile(r"(\+-|±)\s*[+-]?\bnan\b", re.I), "± (no standard error: too few values to estimate one)"),
+    (re.compile(r"z = [+-]?\bnan\b", re.I), "z not computable"),
+    (re.compile(r"[+-]?\bnan\b", re.I), "n/a"),
+]
+
+
+def say_missing(text: str) -> str:
+    """``text`` with every 'nan' replaced by words that say why the number is missing."""
+    for pattern, words in _NAN_PATTERNS:
+        text = pattern.sub(words, text)
+    return text
+
+
 def _fmt(x: float) -> str:
-    return f"{x:.5g}"
+    if math.isnan(x):
+        return "n/a"
+    return "∞" if x == math.inf else "−∞" if x == -math.inf else f"{x:.5g}"
+
+
+def _stderr_cell(row) -> str:
+    if math.isfinite(row.stderr):
+        return _fmt(row.stderr)
+    if math.isfinite(row.z):
+        return "none (a test: z from its p-value)"
+    return "not estimable"
+
+
+def anchor(name: str) -> str:
+    """The HTML id of a check's section."""
+    return "check-" + _file_stem(name).replace(".", "-")
+
+
+_CONDENSE = 220  # notes longer than this are folded (HTML <details>)
+_FOLD_ROWS = 16  # row tables longer than this are folded (HTML <details>), so that the figures follow closely
 
 
 def _blocks(entries: list[Entry], meta: dict) -> list[tuple]:
-    """The report as blocks, rendered alike to Markdown and HTML: ("h", level, text), ("p", text),
-    ("table", header, rows), ("links", [(text, href)]), ("pre", text), ("img", path, caption)."""
+    """The report as blocks, rendered alike to Markdown and HTML: ("h", level, text[, anchor]), ("p", text),
+    ("table", header, rows) — a cell may be ("a", text, href) —, ("links", [(text, href)]), ("pre", text),
+    ("toc", [(text, href, verdict)]), ("notes", [text]), ("img", path, caption)."""
     blocks = [("h", 1, "sgdnoise — reproduction report"),
               ("p", f"{verdict_counts(entries)}. CONFIRMED: every row agrees within |z| <= 5 of its standard error (no "
                     "floor) and every mutant — a plausible wrong prediction — is rejected on the same data; REFUTED: "
@@ -174,51 +254,106 @@ def _blocks(entries: list[Entry], meta: dict) -> list[tuple]:
     if meta.get("documents"):
         blocks.append(("links", meta["documents"]))
     papers = [title for _, title in PAPERS] + [OTHER]
-    for paper in papers:
-        group = [e for e in entries if paper_of(e.name) == paper]
-        if not group:
-            continue
+    grouped = [(paper, [e for e in entries if paper_of(e.name) == paper]) for paper in papers]
+    grouped = [(paper, group) for paper, group in grouped if group]
+    toc = []
+    for paper, group in grouped:
+        toc.append((paper, None, None))
+        toc += [(e.name, "#" + anchor(e.name), e.verdict) for e in group]
+    if meta.get("derivations"):
+        toc.append(("Derivations", "#derivations", None))
+    blocks.append(("toc", toc))
+    for paper, group in grouped:
         blocks.append(("h", 2, paper))
         blocks.append(("table", ["claim (check)", "verdict", "max |z|", "resolving power", "mutants rejected", "runtime"],
-                       [[e.name, e.verdict,
+                       [[("a", e.name, "#" + anchor(e.name)), e.verdict,
                          f"{e.result.max_abs_z:.2f}" if e.result else "—",
                          e.result.resolving() if e.result else "—",
                          f"{sum(m.rejected for m in e.result.mutants)}/{len(e.result.mutants)}" if e.result else "—",
                          f"{e.result.runtime_s:.1f} s" + (" (stored)" if e.cached else "") if e.result else "—"]
                         for e in group]))
     blocks.append(("h", 2, "Details"))
-    for e in entries:
-        blocks.append(("h", 3, f"{e.name} — {e.verdict}"))
-        blocks.append(("p", e.description))
-        if e.result is None:
-            blocks.append(("pre", e.error or "no result"))
-            continue
-        r = e.result
-        rerun = f"sgdnoise check {e.name} --seed {r.seed}" + (" --full" if meta.get("scale") == "full" else "")
-        blocks.append(("p", f"seed {r.seed}; parameters: "
-                            + ", ".join(f"{k}={v}" for k, v in sorted(r.params.items())) + f"; rerun: {rerun}"))
-        blocks.append(("table", ["quantity", "predicted", "measured", "stderr", "z"],
-                       [[row.quantity + {"agree": "", "approx": " (approximate theory: reported, not judged)"}.get(
-                           row.rule, f" (criterion: measured {row.rule} the bound)"),
-                         _fmt(row.predicted), _fmt(row.measured), _fmt(row.stderr), f"{row.z:.2f}"]
-                        for row in r.rows]))
-        blocks.append(("p", f"tolerance: {r.tolerance}; resolving power {r.resolving()}"))
-        blocks += [("p", f"mutant: {m.description} — {'rejected' if m.rejected else 'NOT rejected'} "
-                         f"(max |z| = {m.max_abs_z:.1f})") for m in r.mutants]
-        for note in r.notes + e.notes:
-            blocks.append(("p", f"note: {note}"))
-    blocks.append(("h", 2, "Figures"))
-    for e in entries:
-        for path in e.figures:
-            blocks.append(("img", path, f"{e.name}: {path.name}"))
+    for paper, group in grouped:
+        for e in group:
+            blocks += _check_blocks(e, meta)
     if meta.get("derivations"):
-        blocks.append(("h", 2, "Derivations"))
-        blocks.append(("table", ["derivation", "title", "paper"],
-                       [[name, title, paper_of(name)] for name, title in meta["derivations"]]))
+        blocks.append(("h", 2, "Derivations", "derivations"))
+        blocks.append(("table", ["derivation", "title", "result", "paper"],
+                       [[name, _plain(title), _math_cell(name), paper_of(name).split(":")[0]]
+                        for name, title in meta["derivations"]]))
     return blocks
 
 
-def _md_cell(text: str) -> str:
+_MATHML_LIMIT = 6000  # characters of MathML beyond which a result is shown as plain text
+
+
+def _math_cell(name: str) -> tuple:
+    """("math", presentation MathML or None, plain text) of the registered derivation's result: rendered
+    natively by the browser (no script, no network); plain text in Markdown and where MathML fails."""
+    try:
+        import derivations
+        from sympy.printing.mathml import mathml
+
+        result = derivations.get(name).result
+    except Exception as exc:  # an unknown name or a derivation that fails: the table still renders
+        return ("math", None, f"(result not available: {type(exc).__name__})")
+    plain = str(result)
+    try:
+        markup = mathml(result, printer="presentation")
+    except Exception:
+        return ("math", None, plain)
+    # a symbol named by LaTeX (e.g. \\mathbb{E}) is not MathML: such a result is shown as plain text
+    return ("math", markup if len(markup) <= _MATHML_LIMIT and "\\" not in markup else None, plain)
+
+
+def _plain(title: str) -> str:
+    """A derivation title without its LaTeX ($...$ as Unicode text)."""
+    try:
+        import derivations
+
+        return derivations.plain_text(title)
+    except Exception:
+        return title
+
+
+def _check_blocks(e: Entry, meta: dict) -> list[tuple]:
+    """One check's section: description, parameters, rows, mutants, its figures, then its notes (folded)."""
+    blocks = [("h", 3, f"{e.name} — {e.verdict}", anchor(e.name)), ("p", e.description)]
+    if e.result is None:
+        return blocks + [("pre", e.error or "no result")]
+    r = e.result
+    rerun = f"sgdnoise check {e.name} --seed {r.seed}" + (" --full" if meta.get("scale") == "full" else "")
+    blocks.append(("p", f"seed {r.seed}; parameters: " + ", ".join(f"{k}={v}" for k, v in sorted(r.params.items()))
+                        + f"; rerun: {rerun}"))
+    worst = max(r.rows, key=lambda row: abs(row.z) if math.isfinite(row.z) else -1.0, default=None)
+    fold = (f"{len(r.rows)} rows (largest |z| {abs(worst.z):.2f}: {worst.quantity}) — show the table"
+            if len(r.rows) > _FOLD_ROWS and worst is not None else None)
+    blocks.append(("table", ["quantity", "predicted", "measured", "stderr", "z"],
+                   [[row.quantity + {"agree": "", "approx": " (approximate theory: reported, not judged)"}.get(
+                       row.rule, f" (criterion: measured {row.rule} the bound)"),
+                     _fmt(row.predicted), _fmt(row.measured), _stderr_cell(row),
+                     f"{row.z:.2f}" if math.isfinite(row.z) else _fmt(row.z)]
+                    for row in r.rows], fold))
+    blocks.append(("p", f"tolerance: {r.tolerance}; resolving power {r.resolving()}"
+                        + ("" if r.resolving_power is not None else
+                           " (none: no row can be scaled, or the prediction itself is rejected)")))
+    blocks += [("p", f"mutant: {m.description} — {'rejected' if m.rejected else 'NOT rejected'} "
+                     f"(max |z| = {m.max_abs_z:.1f})") for m in r.mutants]
+    for path in e.figures:
+        if path.name == f"{_file_stem(e.name)}.png":
+            blocks.append(("img", path, f"{e.name}: z of every row against the verdict's rule; measured vs predicted "
+                                        f"({path.name})", "generic"))
+        else:
+            blocks.append(("img", path, f"{e.name}: {path.name}"))
+    notes = [say_missing(n) for n in r.notes + e.notes]
+    if notes:
+        blocks.append(("notes", notes))
+    return blocks
+
+
+def _md_cell(text) -> str:
+    if isinstance(text, tuple):
+        text = f"`{text[2]}`" if text[0] == "math" else f"[{text[1]}]({text[2]})"
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
@@ -227,13 +362,18 @@ def _markdown(blocks, directory: Path) -> str:
     for block in blocks:
         kind = block[0]
         if kind == "h":
-            out.append("#" * block[1] + " " + block[2])
+            out.append("#" * block[1] + " " + block[2] + (f' <a id="{block[3]}"></a>' if len(block) > 3 else ""))
         elif kind == "p":
             out.append(block[1])
         elif kind == "pre":
             out.append("```\n" + block[1] + "\n```")
         elif kind == "links":
             out.append(" · ".join(f"[{text}]({href})" for text, href in block[1]))
+        elif kind == "toc":
+            out.append("**Contents**\n\n" + "\n".join(f"- {text}" if href is None else f"  - [{text}]({href}) — {verdict}"
+                                 for text, href, verdict in block[1]))
+        elif kind == "notes":
+            out.append("\n".join(f"- note: {n}" for n in block[1]))
         elif kind == "table":
             out.append("\n".join(["| " + " | ".join(map(_md_cell, block[1])) + " |",
                                   "|" + "---|" * len(block[1])]
@@ -243,16 +383,41 @@ def _markdown(blocks, directory: Path) -> str:
     return "\n\n".join(out) + "\n"
 
 
-_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;color:#222}
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:1.5em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
-th{background:#f3f3f3}td.CONFIRMED{background:#d9f2d9;font-weight:bold}td.REFUTED,td.ERROR{background:#f7d4d4;font-weight:bold}td.INCONCLUSIVE{background:#fbeed0;font-weight:bold}
-img{max-width:100%}pre{background:#f6f6f6;padding:.6em;overflow-x:auto}h2{border-bottom:1px solid #ddd}"""
+th{background:#f3f3f3}td.CONFIRMED,span.CONFIRMED{background:#d9f2d9;font-weight:bold}
+td.REFUTED,td.ERROR,span.REFUTED,span.ERROR{background:#f7d4d4;font-weight:bold}
+td.INCONCLUSIVE,span.INCONCLUSIVE{background:#fbeed0;font-weight:bold}span.v{padding:0 .3em;font-size:.85em}
+img{max-width:100%}img.generic{max-width:78%}figure{margin:.5em 0 1em}figcaption{font-size:.8em;color:#666}
+pre{background:#f6f6f6;padding:.6em;overflow-x:auto}h2{border-bottom:1px solid #ddd}
+h3{margin-top:2.2em;border-top:3px solid #eee;padding-top:.6em}nav{font-size:.92em;background:#fafafa;border:1px solid #eee;padding:.2em .8em}nav p{margin:.35em 0}
+details{margin:.3em 0}details summary{cursor:pointer;color:#335}ul.notes li{margin:.2em 0}
+a.top{font-size:.8em;margin-left:.6em}math{font-size:1.25em}"""
 
 
 def _html_cells(row, tag: str) -> str:
-    """Table cells; verdict cells get a class (coloured by the style sheet)."""
-    return "".join(f'<{tag} class="{c}">{c}</{tag}>' if c in (*VERDICTS, "ERROR")
-                   else f"<{tag}>{html.escape(str(c))}</{tag}>" for c in row)
+    """Table cells; verdict cells get a class (coloured by the style sheet); ("a", text, href) cells link."""
+    out = []
+    for c in row:
+        if isinstance(c, tuple) and c[0] == "math":
+            out.append(f'<{tag}><math display="inline">{c[1]}</math></{tag}>' if c[1] is not None
+                       else f"<{tag}><code>{html.escape(c[2])}</code></{tag}>")
+        elif isinstance(c, tuple):
+            out.append(f'<{tag}><a href="{html.escape(c[2])}">{html.escape(c[1])}</a></{tag}>')
+        elif c in (*VERDICTS, "ERROR"):
+            out.append(f'<{tag} class="{c}">{c}</{tag}>')
+        else:
+            out.append(f"<{tag}>{html.escape(str(c))}</{tag}>")
+    return "".join(out)
+
+
+def _html_note(text: str) -> str:
+    e = html.escape
+    if len(text) <= _CONDENSE:
+        return f"<li>{e(text)}</li>"
+    cut = text.rfind(" ", 0, _CONDENSE - 40)
+    head = text[:cut if cut > 0 else _CONDENSE - 40]
+    return f"<li><details><summary>{e(head)} …</summary>{e(text)}</details></li>"
 
 
 def _html(blocks) -> str:
@@ -262,19 +427,41 @@ def _html(blocks) -> str:
     for block in blocks:
         kind = block[0]
         if kind == "h":
-            out.append(f"<h{block[1]}>{e(block[2])}</h{block[1]}>")
+            ident = f' id="{e(block[3])}"' if len(block) > 3 else ""
+            top = ' <a class="top" href="#contents">↑ contents</a>' if block[1] == 3 else ""
+            out.append(f"<h{block[1]}{ident}>{e(block[2])}{top}</h{block[1]}>")
         elif kind == "p":
             out.append(f"<p>{e(block[1])}</p>")
         elif kind == "pre":
             out.append(f"<pre>{e(block[1])}</pre>")
         elif kind == "links":
             out.append("<p>" + " · ".join(f'<a href="{e(href)}">{e(text)}</a>' for text, href in block[1]) + "</p>")
+        elif kind == "toc":
+            parts, line = [], None
+            for text, href, verdict in block[1]:
+                if href is None:
+                    line = [f"<strong>{e(text.split(':')[0])}</strong>:"]
+                    parts.append(line)
+                elif verdict is None:  # a section of its own (the derivations)
+                    parts.append([f'<a href="{e(href)}">{e(text)}</a>'])
+                    line = None
+                else:
+                    line.append(f'<a href="{e(href)}">{e(text)}</a>'
+                                + (f' <span class="v {verdict}">{verdict}</span>' if verdict else "")
+                                + ("" if verdict is None else " ·"))
+            out.append('<nav id="contents"><p><strong>Contents</strong></p>'
+                       + "".join("<p>" + " ".join(p).rstrip(" ·") + "</p>" for p in parts) + "</nav>")
+        elif kind == "notes":
+            out.append('<ul class="notes">' + "".join(_html_note("note: " + n) for n in block[1]) + "</ul>")
         elif kind == "table":
-            out.append("<table><tr>" + _html_cells(block[1], "th") + "</tr>"
-                       + "".join("<tr>" + _html_cells(row, "td") + "</tr>" for row in block[2]) + "</table>")
+            table = ("<table><tr>" + _html_cells(block[1], "th") + "</tr>"
+                     + "".join("<tr>" + _html_cells(row, "td") + "</tr>" for row in block[2]) + "</table>")
+            fold = block[3] if len(block) > 3 else None
+            out.append(table if fold is None else f"<details><summary>{e(fold)}</summary>{table}</details>")
         elif kind == "img":
             data = base64.b64encode(block[1].read_bytes()).decode("ascii")
-            out.append(f'<figure><img alt="{e(block[2])}" src="data:image/png;base64,{data}">'
+            generic = ' class="generic"' if len(block) > 3 and block[3] == "generic" else ""
+            out.append(f'<figure><img{generic} alt="{e(block[2])}" src="data:image/png;base64,{data}">'
                        f"<figcaption>{e(block[2])}</figcaption></figure>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"

@@ -55,21 +55,23 @@ def test_report_first_screen_is_a_verdict_table_per_paper(tmp_path):
     assert "2 CONFIRMED, 1 REFUTED, 1 ERROR of 4 checks" in first_screen
     headings = re.findall(r"^## (.*)$", first_screen, flags=re.M)
     assert headings == [paper_of("linreg.a"), paper_of("dln.x"), paper_of("fluct.x"), report.OTHER]  # paper order
-    assert "| linreg.a | REFUTED |" in first_screen and "| zzz.new | CONFIRMED |" in first_screen
-    assert "(stored)" in first_screen and "| dln.mode_sde | ERROR |" in first_screen and "±5 %" in first_screen
+    assert "| [linreg.a](#check-linreg-a) | REFUTED |" in first_screen  # each row links to its check's section
+    assert "| [zzz.new](#check-zzz-new) | CONFIRMED |" in first_screen
+    assert "(stored)" in first_screen and "| [dln.mode_sde](#check-dln-mode_sde) | ERROR |" in first_screen and "±5 %" in first_screen
     assert "DivergenceError: step 12" in md and "sgdnoise check fluct.ivfr --seed 3" in md
-    assert "![fluct.ivfr: fluct.ivfr.png](figures/fluct.ivfr.png)" in md
+    assert "](figures/fluct.ivfr.png)" in md and "](figures/fluct.ivfr.paper.png)" in md  # generic + paper figure
 
     page = paths["html"].read_text()
     assert "<b>" not in page and "&lt;exact&gt;" in page  # user-visible text is escaped
     assert not re.search(r'(src|href)="(https?:)?//', page)  # self-contained: nothing fetched from elsewhere
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(images) == 3 and all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for b in images)
+    assert len(images) == 4 and all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for b in images)
     assert page.index('class="REFUTED"') < page.index("<h2>Details</h2>")
 
 
 def test_figures_hook_adds_figures_and_a_failing_hook_only_leaves_a_note(tmp_path, monkeypatch):
     result = _result(HOOKED)
+    monkeypatch.setitem(verify._REGISTRY._entries, HOOKED, dataclasses.replace(verify.get_check(HOOKED), figures=None))
     paths, notes = make_figures(result, tmp_path)  # no hook: the generic figure only
     assert [p.name for p in paths] == [f"{HOOKED}.png"] and notes == []
 
@@ -80,7 +82,7 @@ def test_figures_hook_adds_figures_and_a_failing_hook_only_leaves_a_note(tmp_pat
 
     monkeypatch.setitem(verify._REGISTRY._entries, HOOKED, dataclasses.replace(verify.get_check(HOOKED), figures=hook))
     paths, notes = make_figures(result, tmp_path)
-    assert [p.name for p in paths] == [f"{HOOKED}.png", "extra.png"] and notes == []
+    assert [p.name for p in paths] == ["extra.png", f"{HOOKED}.png"] and notes == []  # the paper figure first
 
     def broken(result, directory):
         raise RuntimeError("no data to plot")
@@ -136,7 +138,8 @@ def test_reproduce_quick_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     assert (out / "derivations.pdf").is_file() == pdflatex_available()
     assert "sgd.continuum\\_sde" in (out / "derivations.tex").read_text()
     md = (out / "report.md").read_text()
-    assert "| tinytest.right | CONFIRMED |" in md and "| tinytest.wrong | REFUTED |" in md
+    assert "| [tinytest.right](#check-tinytest-right) | CONFIRMED |" in md
+    assert "| [tinytest.wrong](#check-tinytest-wrong) | REFUTED |" in md
 
     assert main(argv) == 1  # again: both results come from the store
     assert "1 CONFIRMED, 1 REFUTED of 2 checks (2 from the store)" in capsys.readouterr().out
@@ -147,3 +150,13 @@ def test_reproduce_quick_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
         main([*argv, "--dask-local", "2"])
     assert exit_info.value.code == 2
 
+
+
+@pytest.mark.parametrize("rule", ["agree", "below", "above"])
+@pytest.mark.parametrize("z", [-60.0, -5.5, -4.9, 0.0, 4.9, 5.5, 60.0])
+def test_generic_z_chart_draws_the_rule_of_the_verdict(rule, z):
+    """A bar lies inside its drawn cell exactly when the row holds, one-sided for a criterion row: a bar outside
+    its cell cannot sit under a CONFIRMED title."""
+    row = Row("q", 0.0, z, 1.0, z, rule)
+    lo, hi = report.pass_region(row, 5.0, big=1000.0)
+    assert (lo <= z <= hi) == row.holds(5.0)

@@ -26,6 +26,7 @@ from derivations.dln.balance import balance_model, s, sigma, w1, w2
 from derivations.conventions import Z_THRESHOLD as Z
 
 from numerics.verify import Check, Comparison, comparison_result, register_check
+from numerics.checks import _figures
 from numerics.errors import ParameterError
 from numerics.engine.sgd import TrajectoryObserver, run_sgd
 from numerics.stats import Estimate, extrapolate_to_zero, replica_mean
@@ -135,6 +136,7 @@ register_check(Check(
     derivation=NAME,
     description="law of balance: exact discrete and continuum (Ito) drift of w1^2 - w2^2 vs minibatch SGD across eta and B",
     run=_run,
+    figures=_figures.law_of_balance,
     quick=dict(etas="0.025,0.05,0.1", batch_sizes="1,4", w1_0=1.5, w2_0=2 / 3, s=1.0, sigma=1.0, n_replicas=2000,
                n_steps=300, burn_in=100, degree=2),
     full=dict(etas="0.0125,0.025,0.05", batch_sizes="1,2,8", w1_0=1.5, w2_0=2 / 3, s=1.0, sigma=1.0, n_replicas=8000,

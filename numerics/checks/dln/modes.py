@@ -24,6 +24,7 @@ import numpy as np
 from derivations.conventions import Z_THRESHOLD as Z
 from numerics.verify.predict import evaluate
 from numerics.verify import Check, CheckResult, Comparison, comparison_result, register_check
+from numerics.checks import _figures
 from numerics.engine.data import GaussianTeacher
 from numerics.models.deep_linear import (
     ModeDensity, ModeDiffusion, ScalarChain, binned_ratio, first_passage_times, gradient_flow_time, mode_sde_in_a,
@@ -103,6 +104,7 @@ register_check(Check(
     derivation="dln.mode_sde",
     description="mode mean and variance vs time: width-1 depth-L SGD (L = 1..4) vs the per-mode SDE ensemble",
     run=_run_mode_sde,
+    figures=_figures.mode_sde,
     quick=dict(depths=(1, 2, 3, 4), s=1.0, sigma=1.0, eta=0.02, batch_size=1, u0=0.05, t_factor=1.3, n_times=6,
                substeps=6, n_replicas=3000),
     full=dict(depths=(1, 2, 3, 4), s=1.0, sigma=1.0, eta=0.01, batch_size=1, u0=0.05, t_factor=1.3, n_times=10,
@@ -197,6 +199,7 @@ register_check(Check(
     description="zero-flux stationary density of the width-1 network (L = 1, 2, label noise): its first four moments "
                 "vs the per-mode SDE (dt -> 0); L = 1 SGD variance vs the exact discrete value",
     run=_run_stationary,
+    figures=_figures.stationary_density,
     quick=dict(s=1.0, sigma=1.0, temperatures=(0.05, 0.02), n_replicas=20000, per_replica=8, spacing_times=6.0,
                burn_in_spacings=2, substeps=240),
     full=dict(s=1.0, sigma=1.0, temperatures=(0.05, 0.02), n_replicas=100000, per_replica=16, spacing_times=6.0,
@@ -294,6 +297,7 @@ register_check(Check(
     derivation="dln.diffusion_peak",
     description="end-to-end gradient variance along each mode peaks at the predicted u*/s, before 0.9 s (L = 2, 3; 3 modes)",
     run=_run_peak,
+    figures=_figures.diffusion_peak,
     exact=False,  # the aligned per-mode theory neglects the misalignment that SGD noise keeps in full-matrix networks
     quick=dict(depths=(2, 3), singular_values=(3.0, 2.0, 1.0), u0_fraction=0.01, eta=0.01, stride=2, n_probe=16,
                n_replicas=384, t_factor=1.15, bandwidth=0.08, bin_width=0.05, n_blocks=16),
@@ -320,6 +324,7 @@ register_check(Check(
     derivation="dln.diffusion_peak",
     description="ablation: small random (non-aligned, unbalanced) initialisation; D_u peak vs the aligned prediction",
     run=_run_ablation,
+    figures=_figures.diffusion_peak,
     exact=False,
     quick=dict(depths=(2, 3), singular_values=(3.0, 2.0, 1.0), init_scale=0.3, eta=0.01, stride=4, n_probe=16,
                n_replicas=256, t_factor=1.5, learned_fraction=0.5, max_chunks=4, bandwidth=0.08, bin_width=0.05,

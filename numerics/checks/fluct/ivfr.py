@@ -14,6 +14,7 @@ import numpy as np
 
 from derivations.conventions import Z_THRESHOLD as Z
 from numerics.verify import Check, CheckResult, Comparison, register_check
+from numerics.checks import _figures
 from numerics.engine.data import gaussian_teacher
 from numerics.models.linreg import discrete_stationary_covariance, hessian, least_squares_solution, minibatch_scale
 from numerics.verify.predict import evaluate
@@ -273,6 +274,7 @@ register_check(Check(
     derivation="fluct.ivfr",
     description="IVFR of the second layer: per-direction variance and flatness, chord and pooled psi vs the closed forms",
     run=_run_ivfr,
+    figures=_figures.ivfr,
     quick=dict(width=3, singular_values=(0.4, 0.8, 2.4), noise_std=0.1, min_gap=0.05, eta=0.01, n_etas=4, degree=2,
                batch_size=1, n_replicas=1024, relaxations=5.0, window_relaxations=40.0, every=2, n_bootstrap=200,
                single_features=24, single_ratio=1.25, single_eta=0.03, single_replicas=256, single_steps=2000, stride=10),

@@ -12,6 +12,7 @@ import numpy as np
 
 from derivations.conventions import Z_THRESHOLD as Z
 from numerics.verify import Check, CheckResult, Comparison, comparison_result, register_check
+from numerics.checks import _figures
 from numerics.engine.data import gaussian_teacher
 from numerics.models.linreg import hessian, least_squares_solution, minibatch_scale, noise_covariance
 from numerics.verify.measure import measure_stationary_covariance
@@ -128,6 +129,7 @@ register_check(Check(
     derivation="fluct.single_layer",
     description="single layer: leverage formula for E C vs P/N, exact stationary Sigma and the SGD probability current",
     run=_run_single_layer,
+    figures=_figures.covariance_parity,
     quick=dict(n_features=4, ratios=(1.25, 2.0, 5.0, 20.0), noise_std=0.5, n_label_draws=2000, mc_ratio=1.5,
                eta=0.1, batch_size=1, n_replicas=1024, burn_in_relaxations=5.0, measure_relaxations=20.0),
     full=dict(n_features=8, ratios=(1.125, 1.25, 1.5, 2.0, 5.0, 10.0, 20.0), noise_std=0.5, n_label_draws=20000,
@@ -220,6 +222,7 @@ register_check(Check(
     derivation="fluct.two_layer",
     description="two-layer linear net: per-layer and cross-layer stationary covariances vs the linearised theory",
     run=_run_two_layer,
+    figures=_figures.covariance_parity,
     quick=dict(width=3, n_samples=60, noise_std=0.3, sv_min=0.4, sv_max=1.5, eta=0.01, n_etas=3, degree=1, batch_size=4,
                n_replicas=1024, relaxations=6.0, n_steps=1000, every=5),
     full=dict(width=4, n_samples=100, noise_std=0.3, sv_min=0.25, sv_max=1.5, eta=0.005, n_etas=3, degree=1, batch_size=4,
