@@ -353,11 +353,13 @@ class SGDModel:
         f = _as_expr("f", f)
         return self.sde(sampling, eta, batch_size, n_samples).ito_lemma(f, new_state, inverse=dict(inverse or {}))
 
-    def stationary_density(self, sde: ItoSDE | None = None, domain=(-sp.oo, sp.oo), time_budget: float | None = 10.0,
+    def stationary_density(self, sde: ItoSDE | None = None, domain=None, time_budget: float | None = 10.0,
                            **sde_options) -> StationaryDensity:
         """Zero-flux stationary density p ∝ D⁻¹ exp ∫2A/D of a 1-D SDE (the model's own when it has one
         weight, or one obtained with :meth:`ito`), with its normalisability condition ``.normalisable``.
 
+        ``domain`` defaults to what the state symbol's assumptions allow: (0, ∞) for ``positive=True``,
+        [0, ∞) → (0, ∞) for ``nonnegative=True``, (−∞, 0) for ``negative=True``, ℝ otherwise.
         ``time_budget`` bounds each symbolic stage (``derivations.calculus.stationary``); what does not finish is
         left to quadrature and stated in ``.notes``."""
         if sde is None:
@@ -371,7 +373,7 @@ class SGDModel:
         if stray:
             raise ParameterError(f"the 1-D SDE still depends on the weights {sorted(stray, key=str)}: it is not closed "
                                  "in its state (pass inverse= to model.ito, or substitute a reduction)")
-        return stationary_density(sde, domain, time_budget=time_budget)
+        return stationary_density(sde, _domain_of(sde.state[0]) if domain is None else domain, time_budget=time_budget)
 
     def lyapunov_covariance(self, fixed_point: Mapping, sampling: str = "with_replacement", eta=ETA_SYMBOL,
                             batch_size=B_SYMBOL, n_samples=None) -> sp.Matrix:
@@ -388,6 +390,15 @@ class SGDModel:
         if any(r != 0 for r in residual):
             raise ParameterError(f"{point} is not a fixed point: the mean gradient there is {list(residual)}")
         A = self.mean_gradient.jacobian(self.weights).subs(point)
+        # the OU covariance exists only where the linearised drift −A is stable: an eigenvalue of A that is
+        # provably ≤ 0 (a maximum, a saddle, or a flat direction of a manifold of minima) is refused rather than
+        # returned as a negative or infinite "variance"
+        for ev in A.eigenvals():
+            ev = sp.simplify(ev)
+            if ev.is_positive is False or (ev.is_real and ev.is_nonpositive):
+                raise ParameterError(f"{point} is not a stable fixed point: the Hessian of L there has the eigenvalue "
+                                     f"{ev} (needs > 0 for a stationary covariance; on a manifold of minima restrict "
+                                     "the model to the non-degenerate directions)")
         return lyapunov_solve(A, eta * kappa * self.noise_covariance.subs(point))
 
     # ------------------------------------------------------------------ derivation
@@ -457,3 +468,13 @@ class SGDModel:
     def __repr__(self) -> str:
         return (f"SGDModel(loss={self.loss}, weights={list(self.weights)}, inputs={self.inputs}, "
                 f"target={self.target}, teacher={self.teacher}, noise_std={self.noise_std}, method={self.method!r})")
+
+
+def _domain_of(state: sp.Symbol) -> tuple:
+    """The interval a 1-D state may occupy, from its symbol's assumptions (ℝ when none restrict it)."""
+    if state.is_positive or state.is_nonnegative:
+        return (sp.Integer(0), sp.oo)
+    if state.is_negative or state.is_nonpositive:
+        return (-sp.oo, sp.Integer(0))
+    return (-sp.oo, sp.oo)
+

@@ -10,6 +10,7 @@ from derivations.sgd import B, P, eta, sgd_sde
 from derivations.errors import ParameterError
 from derivations.linreg import (explicit_population_noise_covariance,
                                            population_noise_covariance_formula, sigma)
+from derivations.calculus.sde import ItoSDE
 from derivations.model import SGDModel
 
 x, y, x1, x2 = sp.symbols("x y x1 x2", real=True)
@@ -204,3 +205,26 @@ def test_bad_input_names_the_problem():
         model.sde("without_replacement", batch_size=5, n_samples=4)
     with pytest.raises(ParameterError, match="epoch"):
         model.sde("epoch")
+
+
+def test_lyapunov_covariance_refuses_an_unstable_fixed_point():
+    w_, x_, y_ = sp.symbols("w x y", real=True)
+    s_, sig = sp.symbols("s sigma", positive=True)
+    double_well = SGDModel(sp.Rational(1, 4) * (w_ ** 2 * x_ - y_) ** 2, w_, x_, target=y_, teacher=s_ ** 2 * x_,
+                           noise_std=sig)
+    with pytest.raises(ParameterError, match="not a stable fixed point"):
+        double_well.lyapunov_covariance({w_: 0})  # the barrier top: Hessian -s^2
+    assert double_well.lyapunov_covariance({w_: s_})[0, 0].is_positive
+
+
+def test_stationary_density_domain_from_the_state_assumptions():
+    """A CIR process du = (a - u) dt + sqrt(2u) dW on u > 0: with the state declared positive the default domain
+    is (0, oo) and the Gamma density normalises (on R it would not: D vanishes at 0)."""
+    w_, x_, y_ = sp.symbols("w x y", real=True)
+    model = SGDModel(sp.Rational(1, 2) * (w_ * x_ - y_) ** 2, w_, x_, target=y_, teacher=x_)
+    u = sp.Symbol("u", positive=True)
+    a = sp.Integer(3)
+    cir = ItoSDE([u], [a - u], sp.Matrix([[sp.sqrt(2 * u)]]))
+    density = model.stationary_density(cir, time_budget=5.0)
+    assert density.normalisable is True or density.normalisable == sp.true
+    assert sp.simplify(density.domain[0]) == 0
