@@ -29,15 +29,26 @@ def _column(x) -> sp.Matrix:
 
 
 class SDE:
-    """Common data of an SDE: state, drift, noise coefficient, Wiener covariance."""
+    """Common data of an SDE dX = a dt + G dW: state X, drift a, noise amplitude G, Wiener covariance Q.
+
+    One meaning per word: ``noise`` is the amplitude G (a scalar b for a 1-D SDE); the diffusion is always
+    D = G Q Gᵀ (``diffusion_matrix``), as in ``stationary_density((A, D, x))``. The keyword ``diffusion=`` is
+    refused, since it would read as D where G is meant."""
 
     calculus: ClassVar[str] = ""
 
-    def __init__(self, state, drift, diffusion, wiener_covariance=None, time: sp.Symbol | None = None):
+    def __init__(self, state, drift, noise=None, wiener_covariance=None, time: sp.Symbol | None = None, **kwargs):
+        if "diffusion" in kwargs:
+            raise ParameterError("SDE(..., diffusion=...) is ambiguous: give the noise amplitude G as noise= "
+                                 "(the diffusion D = G Q G^T is .diffusion_matrix)")
+        if kwargs:
+            raise ParameterError(f"unexpected arguments {sorted(kwargs)}")
+        if noise is None:
+            raise ParameterError("give the noise amplitude G (noise=)")
         self.state = _column(state)
         self.drift = _column(drift)
         n = self.state.shape[0]
-        g = sp.Matrix(diffusion) if isinstance(diffusion, (sp.MatrixBase, list)) else sp.Matrix([[diffusion]])
+        g = sp.Matrix(noise) if isinstance(noise, (sp.MatrixBase, list)) else sp.Matrix([[noise]])
         if g.shape[0] != n and g.shape == (1, n):
             g = g.T
         self.noise = g
@@ -49,7 +60,7 @@ class SDE:
         if self.drift.shape != (n, 1):
             raise ParameterError(f"drift has shape {self.drift.shape}, the state has dimension {n}")
         if self.noise.shape[0] != n:
-            raise ParameterError(f"diffusion has {self.noise.shape[0]} rows, the state has dimension {n}")
+            raise ParameterError(f"noise has {self.noise.shape[0]} rows, the state has dimension {n}")
         if self.wiener_covariance.shape != (m, m):
             raise ParameterError(f"wiener_covariance must be {m}x{m}, got {self.wiener_covariance.shape}")
 
@@ -103,7 +114,7 @@ class SDE:
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(state={list(self.state)}, drift={list(self.drift)}, "
-                f"diffusion={self.noise.tolist()})")
+                f"noise={self.noise.tolist()})")
 
 
 class ItoSDE(SDE):

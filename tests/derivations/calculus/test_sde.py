@@ -76,3 +76,11 @@ def test_bad_shapes_are_refused():
         ItoSDE([x, y], [x, y], sp.Matrix([[1, 2, 3]]).T.row_insert(0, sp.Matrix([[1]])))
     with pytest.raises(ParameterError, match="Symbols"):
         ItoSDE([x + 1], [x], 1)
+
+
+def test_noise_means_the_amplitude_and_diffusion_is_refused_as_a_keyword():
+    x = sp.Symbol("x", real=True)
+    sde = ItoSDE([x], [-x], noise=sp.Matrix([[2]]))
+    assert sde.diffusion_matrix == sp.Matrix([[4]])  # D = G G^T
+    with pytest.raises(ParameterError, match="ambiguous"):
+        ItoSDE([x], [-x], diffusion=4)
