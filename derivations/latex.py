@@ -24,9 +24,19 @@ PREAMBLE = r"""\documentclass[11pt]{article}
 """
 
 
+# sections in reading order, as an appendix would have them: foundations first, then the papers (seeds 000–003)
+READING_ORDER = ("sgd", "linreg", "dln", "curv", "perceptron", "fluct")
+
+
+def _reading_key(d: Derivation) -> int:
+    prefix = d.name.split(".", 1)[0]
+    return READING_ORDER.index(prefix) if prefix in READING_ORDER else len(READING_ORDER)
+
+
 def document(derivations: Iterable[Derivation] | None = None, title: str = "sgdnoise: derivations") -> str:
-    """The LaTeX source of one document holding every given derivation (default: all registered)."""
-    items = list(derivations) if derivations is not None else all_derivations()
+    """The LaTeX source of one document holding every given derivation (default: all registered), in
+    reading order (:data:`READING_ORDER`; within a prefix as given)."""
+    items = sorted(derivations if derivations is not None else all_derivations(), key=_reading_key)
     refs = {}
     for d in items:
         for r in d.references:
