@@ -228,3 +228,13 @@ def test_stationary_density_domain_from_the_state_assumptions():
     density = model.stationary_density(cir, time_budget=5.0)
     assert density.normalisable is True or density.normalisable == sp.true
     assert sp.simplify(density.domain[0]) == 0
+
+
+def test_stationary_density_refuses_a_zero_of_the_diffusion_inside_the_domain():
+    """f = w^2 x: the noise vanishes at w = 0, which SGD never crosses; on R no single density exists (it used to
+    report normalisable and a law SGD does not follow). The refusal names the zero and the two domains."""
+    w_, x_, y_ = sp.symbols("w x y", real=True)
+    s_, sig = sp.symbols("s sigma", positive=True)
+    model = SGDModel(sp.Rational(1, 2) * (w_ ** 2 * x_ - y_) ** 2, w_, x_, target=y_, teacher=s_ * x_, noise_std=sig)
+    with pytest.raises(ParameterError, match=r"vanishes inside the domain, at w = 0.*domain=\(0, oo\)"):
+        model.stationary_density(time_budget=2.0)

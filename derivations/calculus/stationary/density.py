@@ -351,6 +351,15 @@ def _boundary(log_derivative: sp.Expr, x: sp.Symbol, b: sp.Expr, lower: bool, se
     return k, cond
 
 
+def _interior_zeros(d: sp.Expr, x: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> list:
+    """Real zeros of a D polynomial in ``x`` that lie provably inside (lo, hi) (sympy's assumptions decide;
+    an undecidable zero is not reported). Non-polynomial D: not examined."""
+    if not d.is_polynomial(x):
+        return []
+    roots = sp.roots(sp.Poly(d, x))
+    return [r for r in roots if r.is_real and sp.sympify(r > lo) == sp.true and sp.sympify(r < hi) == sp.true]
+
+
 def stationary_density(sde_or_coefficients, domain: Sequence = (-sp.oo, sp.oo),
                        time_budget: float | None = 10.0) -> StationaryDensity:
     """Zero-flux stationary density of a 1-D Itô SDE on ``domain = (lo, hi)``.
@@ -386,6 +395,11 @@ def stationary_density(sde_or_coefficients, domain: Sequence = (-sp.oo, sp.oo),
     a, d = a.subs(x_user, x), d.subs(x_user, x)
     if d == 0:
         raise ParameterError("the diffusion D is identically zero: no stationary density")
+    for zero in _interior_zeros(d, x, lo, hi):
+        raise ParameterError(
+            f"the diffusion D vanishes inside the domain, at {x_user} = {zero}: the process cannot cross that point "
+            f"(it is a boundary of the diffusion), so no single density lives on ({lo}, {hi}); pass "
+            f"domain=({lo}, {zero}) or domain=({zero}, {hi}), the side the process starts on")
     params = tuple(sorted((a.free_symbols | d.free_symbols) - {x}, key=str))
 
     f = light(sp.cancel(2 * a / d), seconds)
