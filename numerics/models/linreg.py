@@ -141,7 +141,11 @@ def max_stable_eta(X, batch_size: int, sampling: str = "with_replacement") -> fl
     if not (scale > 0 and np.isfinite(scale)):
         raise ParameterError("no stable learning rate found: the data X are zero or not finite")
     if scale != 1.0:  # ρ depends on η and X only through η X Xᵀ: solve for X/scale (no overflow at tiny or huge X)
-        return max_stable_eta(X / scale, batch_size, sampling) / scale ** 2
+        eta_max = max_stable_eta(X / scale, batch_size, sampling) / scale / scale  # scale**2 may underflow to 0
+        if not np.isfinite(eta_max):
+            raise ParameterError(f"the data X are too small (max |X| = {scale:.3g}): X^T X underflows in float64; "
+                                 "rescale the data")
+        return eta_max
     upper = 2.0 / np.linalg.eigvalsh(hessian(X))[-1]
     radius = lambda e: second_moment_spectral_radius(X, e, batch_size, sampling) - 1.0  # noqa: E731
     if radius(upper) < 0:

@@ -112,3 +112,9 @@ def test_max_stable_eta_brackets_its_root_on_a_large_problem():
     assert 0 < bound < 2 / np.linalg.eigvalsh(hessian(X))[-1]
     with pytest.raises(UnstableLearningRateError, match="stable for eta <"):
         discrete_stationary_covariance(X, y, 1.2 * bound, 16)
+
+
+def test_max_stable_eta_refuses_data_whose_square_underflows():
+    """Regression (found by hypothesis): X ~ 1e-229 made scale**2 underflow to 0 (ZeroDivisionError)."""
+    with pytest.raises(ParameterError, match="too small"):
+        max_stable_eta(np.array([[6.63499313e-229]]), 1)
