@@ -5,8 +5,8 @@ This package never imports ``numerics``.
 """
 
 from derivations.derivation import Derivation, Reference, Step, example, get, names, plain_text, register, title
-from derivations.errors import NotNormalisableError, ParameterError, SgdNoiseError, UnknownNameError
+from derivations.errors import NotNormalisableError, ParameterError, QuadratureError, SgdNoiseError, UnknownNameError
 from derivations.calculus.sde import ItoSDE, StratonovichSDE
 
 __all__ = ["Derivation", "Reference", "Step", "get", "names", "register", "title", "example", "plain_text", "ItoSDE", "StratonovichSDE",
-           "SgdNoiseError", "ParameterError", "UnknownNameError", "NotNormalisableError"]
+           "SgdNoiseError", "ParameterError", "UnknownNameError", "NotNormalisableError", "QuadratureError"]

@@ -32,3 +32,8 @@ class UnknownNameError(SgdNoiseError, KeyError):
 
 class NotNormalisableError(SgdNoiseError):
     """A stationary density exists formally but does not integrate to a finite value."""
+
+
+class QuadratureError(SgdNoiseError):
+    """A numerical integral failed or did not reach its accuracy: a statement about the numerics, not about
+    the integrand (a density whose normalisability conditions hold can still be too hard to integrate)."""

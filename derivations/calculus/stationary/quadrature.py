@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import mpmath
 import sympy as sp
 
-from derivations.errors import NotNormalisableError
+from derivations.errors import NotNormalisableError, QuadratureError
 
 if TYPE_CHECKING:  # the density this numerical model serves (and which builds it)
     from derivations.calculus.stationary.density import StationaryDensity
@@ -391,12 +391,13 @@ class NumericDensity:
                 try:
                     val, err = mpmath.quad(f, [self.lo, *points, self.hi], error=True, maxdegree=8)
                 except (ZeroDivisionError, OverflowError, ValueError) as exc:
-                    raise NotNormalisableError(f"quadrature of {what} failed ({exc}) at {format_values(self.values)}") from exc
+                    raise QuadratureError(f"quadrature of {what} failed ({exc}) at {format_values(self.values)}") from exc
                 val = mpmath.re(val)
             if not mpmath.isfinite(val) or not mpmath.isfinite(err) or err > max(1e-6 * abs(val), 1e-14):
-                raise NotNormalisableError(
-                    f"quadrature of {what} does not converge (value {mpmath.nstr(val, 8)}, error estimate "
-                    f"{mpmath.nstr(err, 3)}) at {format_values(self.values)}: the integral diverges or is too hard")
+                # the boundary conditions were checked before (density.py): this is the numerics failing
+                raise QuadratureError(
+                    f"quadrature of {what} did not reach its accuracy (value {mpmath.nstr(val, 8)}, error estimate "
+                    f"{mpmath.nstr(err, 3)}) at {format_values(self.values)}")
             return val
         return self._walk(f, dlog_f, what, record, f_float)
 
@@ -424,8 +425,8 @@ class NumericDensity:
                 a, b = grid.x(k * h), grid.x((k + 1) * h)
                 outer = b if side > 0 else a
                 if not (self.lo < a < b < self.hi):
-                    raise NotNormalisableError(f"quadrature of {what}: the walk towards {boundary} reached the "
-                                               f"end of floating-point resolution with a non-negligible tail")
+                    raise QuadratureError(f"quadrature of {what}: the walk towards {boundary} reached the "
+                                          f"end of floating-point resolution with a non-negligible tail")
                 piece = _piece(f_float, f_mp, a, b)
                 total += piece.total
                 abs_total += abs(piece.total)
