@@ -165,12 +165,6 @@ def _within(cmp: Comparison, quantity: str, est: Estimate, low: float, high: flo
     return cmp.require(quantity, est.value, est.stderr, low if near_low else high, "above" if near_low else "below")
 
 
-def _mutant(description: str, zs) -> Mutant:
-    """A wrong prediction rejected when some |z| (its distance to a measurement, in standard errors) exceeds Z."""
-    z = float(np.max(np.abs(zs)))
-    return Mutant(description, z > Z, z)
-
-
 def _loss_note(loss: str, rs: list, step: float, judged: bool) -> str:
     """The numbers behind one loss's rows, and those reported only."""
     m = {k: np.mean([r[k] for r in rs]) for k in ("err_Eh2", "err_H", "rho_Eh2", "train_loss", "accuracy")}
@@ -216,15 +210,15 @@ def _run_digits(params: dict, seed: int) -> CheckResult:
         cmp = cmp.require(f"d {loss} (C nearer E[h^2])", d.value, d.stderr, 0.0, "above")
         rho, base = replica_mean([r["rho"] for r in rs]), np.concatenate([r["base_rho"] for r in rs])
         paper = " (the paper's 'MSE: gamma ~ 1')" if loss == "softmax_mse" else ""
-        mutants += [_mutant(f"{loss}: C ∝ H (Fisher = Hessian), gamma_C = 1{paper}", gc.z(1.0)),
-                    _mutant(f"{loss}: [C,H] as for a Haar-rotated C (rho = {base.mean():.3f})",
+        mutants += [Mutant.judge(f"{loss}: C ∝ H (Fisher = Hessian), gamma_C = 1{paper}", gc.z(1.0)),
+                    Mutant.judge(f"{loss}: [C,H] as for a Haar-rotated C (rho = {base.mean():.3f})",
                             (rho.value - base.mean()) / np.hypot(rho.stderr, base.std(ddof=1)))]
-    mutants += [_mutant(f"{text} for every loss of the paper", [g.z(value) for g in gamma_c.values()])
+    mutants += [Mutant.judge(f"{text} for every loss of the paper", [g.z(value) for g in gamma_c.values()])
                 for value, text in ((2.0, "C ∝ H^2 (curvature concentrated), gamma_C = 2"),
                                     (0.0, "isotropic noise C ∝ I, gamma_C = 0"))] if gamma_c else []
     if "softmax_mse" in gamma_c and "mse" in runs:
         a, b = gamma_c["softmax_mse"], replica_mean([r["fit_c"].exponent for r in runs["mse"]])
-        mutants.append(_mutant("MSE on softmax outputs as MSE on the outputs: gamma_C(softmax_mse) = gamma_C(mse)",
+        mutants.append(Mutant.judge("MSE on softmax outputs as MSE on the outputs: gamma_C(softmax_mse) = gamma_C(mse)",
                                (a.value - b.value) / np.hypot(a.stderr, b.stderr)))
     if {"ce", "softmax_mse"} <= set(gamma_c):
         a, b = gamma_c["ce"], gamma_c["softmax_mse"]

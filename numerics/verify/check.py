@@ -79,6 +79,13 @@ class Mutant:
         object.__setattr__(self, "rejected", bool(self.rejected))
         object.__setattr__(self, "max_abs_z", float(self.max_abs_z))
 
+    @classmethod
+    def judge(cls, description: str, z_scores, z: float = Z_THRESHOLD) -> "Mutant":
+        """The mutant whose distances to the measurements, in standard errors, are ``z_scores``: rejected when
+        some |z| exceeds ``z`` (a NaN z, from a NaN standard error, rejects nothing)."""
+        distance = np.abs(np.atleast_1d(np.asarray(z_scores, dtype=float)))
+        return cls(description, bool(np.any(distance > z)), float(np.max(distance)))
+
 
 def resolving_power(rows: Iterable[Row], threshold: float = Z_THRESHOLD) -> float | None:
     """The smallest δ such that the data reject the predicted effect scaled by both 1 + δ and 1 − δ.
@@ -216,8 +223,7 @@ class Comparison:
         base = np.broadcast_to(np.asarray(baseline, dtype=float), predicted.shape)
         rows = [Row(n, float(p), float(m), float(s), float(zz), rule, float(b))
                 for n, p, m, s, zz, b in zip(names, predicted, measured, stderr, plain, base)]
-        judged = [Mutant(d, bool(np.any(np.abs(zw) > z)), float(np.max(np.abs(zw))))
-                  for d, zw in ((d, _z(measured, w, stderr)) for d, w in wrongs.items())]
+        judged = [Mutant.judge(d, _z(measured, w, stderr), z) for d, w in wrongs.items()]
         return cls(rows, judged, z)
 
     @classmethod
@@ -225,7 +231,7 @@ class Comparison:
         """A goodness-of-fit row from a KS test (predicted D = 0, no standard error, z = :func:`pvalue_z` of its
         p-value), and mutant laws judged by their own KS p-values on the same samples."""
         row = Row(quantity, 0.0, float(result.statistic), math.nan, pvalue_z(result.pvalue))
-        return cls([row], [Mutant(d, pvalue_z(r.pvalue) > z, pvalue_z(r.pvalue)) for d, r in mutants.items()], z)
+        return cls([row], [Mutant.judge(d, pvalue_z(r.pvalue), z) for d, r in mutants.items()], z)
 
     def require(self, quantity: str, measured: float, stderr: float, bound: float, side: str) -> "Comparison":
         """This comparison with one more criterion row: ``measured`` lies ``side`` ("below" or "above") the
