@@ -437,11 +437,28 @@ def standardised_moments(samples: Any, n_blocks: int = 32) -> Estimate:
         raise ParameterError(f"need at least n_blocks = {n_blocks} replicas, got {x.shape[1]}")
     blocks = np.stack([np.stack([np.sum(b ** k) if k else b.size for k in range(5)])
                        for b in np.array_split(x, n_blocks, axis=1)])  # (n_blocks, 5)
+    return block_jackknife(blocks, _standardised, bias_corrected=True, vectorized=True)
+
+
+def block_jackknife(blocks: Any, statistic: Callable[[np.ndarray], Any], bias_corrected: bool = False,
+                    vectorized: bool = False) -> Estimate:
+    """Delete-one-block jackknife of ``statistic`` of the sum of additive block summaries ``blocks`` (K, ...)
+    (e.g. power sums or binned moments of K blocks of independent replicas)::
+
+        value  = f(Σ_k b_k)                       (bias_corrected: K f(Σ b) − (K − 1) mean_k f(Σ b − b_k))
+        stderr = sqrt((K − 1)/K Σ_k (f(Σ b − b_k) − mean_k f(Σ b − b_k))²),   dof = K − 1.
+
+    ``vectorized``: ``statistic`` maps a stack (K, ...) of sums to the stack of its values in one call.
+    """
+    blocks = np.asarray(blocks, dtype=float)
+    n = blocks.shape[0]
     total = blocks.sum(axis=0)
-    full, leave_out = _standardised(total), _standardised(total - blocks)
-    value = n_blocks * full - (n_blocks - 1) * leave_out.mean(axis=0)
-    stderr = np.sqrt((n_blocks - 1) / n_blocks * np.sum((leave_out - leave_out.mean(axis=0)) ** 2, axis=0))
-    return Estimate(value, stderr, dof=n_blocks - 1)
+    full = np.asarray(statistic(total), dtype=float)
+    leave_out = (np.asarray(statistic(total - blocks), dtype=float) if vectorized
+                 else np.array([statistic(total - block) for block in blocks], dtype=float))
+    mean = leave_out.mean(axis=0)
+    stderr = np.sqrt((n - 1) / n * np.sum((leave_out - mean) ** 2, axis=0))
+    return Estimate(n * full - (n - 1) * mean if bias_corrected else full, stderr, dof=n - 1)
 
 
 def replica_mean(values: Any, axis: int = 0) -> Estimate:

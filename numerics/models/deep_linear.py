@@ -34,7 +34,7 @@ from numerics.engine.data import GaussianTeacher
 from numerics.errors import ParameterError, require_int_in_range, require_positive
 from numerics.engine.rng import as_generator, child_seed
 from numerics.engine.sgd import TrajectoryObserver, run_sgd
-from numerics.stats import Estimate
+from numerics.stats import Estimate, block_jackknife
 
 __all__ = ["ScalarChain", "DeepLinearNetwork", "MatrixTeacher", "teacher_matrix", "aligned_balanced_init",
            "small_random_init", "mode_strengths", "mode_gradient_variances", "ModeDensity", "mode_sde_in_a",
@@ -490,11 +490,7 @@ def peak_position(x, v, *, bandwidth: float = 0.08, bin_width: float = 0.05, n_b
     n_blocks = require_int_in_range("n_blocks", n_blocks, 2, x.shape[1])
     blocks = np.stack([_fine_moments(*_in_unit_interval(x[:, b].ravel(), v[:, b].ravel()))
                        for b in np.array_split(np.arange(x.shape[1]), n_blocks)])
-    total = blocks.sum(axis=0)
-    value = _peak(total, bandwidth, bin_width)
-    leave_out = np.array([_peak(total - block, bandwidth, bin_width) for block in blocks])
-    stderr = np.sqrt((n_blocks - 1) / n_blocks * np.sum((leave_out - leave_out.mean()) ** 2))
-    return Estimate(value, stderr, dof=n_blocks - 1)
+    return block_jackknife(blocks, lambda total: _peak(total, bandwidth, bin_width))
 
 
 def binned_ratio(x, v, f, edges) -> Estimate:
