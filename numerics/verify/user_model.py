@@ -15,7 +15,7 @@ minibatch mean of g), t = ηk.
 from __future__ import annotations
 
 import time as time_module
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 import numpy as np
@@ -142,9 +142,9 @@ def compile_model(model: SGDModel, parameters: Mapping | None = None) -> tuple[U
 @dataclass
 class _Prediction:
     kind: str                      # "stationary", "trajectory" or "density"
-    value: Callable | float | None
+    value: Callable | np.ndarray | None
     cdf: Callable | None = None
-    notes: list = field(default_factory=list)
+    size: int = 1                  # entries of the predicted mean (one per entry of the observable)
 
 
 def _by_name(expr, values: dict, time: sp.Symbol):
@@ -177,8 +177,9 @@ def _prediction(model: SGDModel, expected, values: dict, time: sp.Symbol, what: 
     flat = list(expr) if isinstance(expr, sp.MatrixBase) else [expr]
     if expr.has(time):
         f = sp.lambdify(time, flat, modules="numpy")
-        return _Prediction("trajectory", lambda t: np.stack([np.broadcast_to(v, np.shape(t)) for v in f(t)], axis=-1))
-    return _Prediction("stationary", np.array([float(v) for v in flat]))
+        return _Prediction("trajectory", lambda t: np.stack([np.broadcast_to(v, np.shape(t)) for v in f(t)], axis=-1),
+                           size=len(flat))
+    return _Prediction("stationary", np.array([float(v) for v in flat]), size=len(flat))
 
 
 def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Mapping | None = None,
@@ -226,7 +227,7 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
     for description, w in wrong_items:
         neg = _prediction(model, w, values, time, "wrong")
         if pred.kind == "trajectory" and neg.kind == "stationary":  # a constant is a time-independent mean
-            neg = _Prediction("trajectory", lambda t, c=neg.value: np.broadcast_to(c, (*np.shape(t), c.size)))
+            neg = _Prediction("trajectory", lambda t, c=neg.value: np.broadcast_to(c, (*np.shape(t), c.size)), size=neg.size)
         if pred.kind != neg.kind:
             raise ParameterError(f"expected is a {pred.kind} prediction but wrong is a {neg.kind} one")
         wrongs[str(description)] = neg
@@ -242,11 +243,10 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
     labels = [f"E[{e}]" for e in entries]
     if len(set(labels)) < len(labels):  # e.g. a symmetric matrix: name entries by position
         labels = [f"E[f[{i},{j}]]" for i in range(f.shape[0]) for j in range(f.shape[1])]
-    n_expected = np.size(pred.value if pred.kind == "stationary" else pred.value(np.zeros(1))[0]) if pred.kind != "density" else 1
-    if n_expected != len(entries):
-        raise ParameterError(f"expected has {n_expected} entries but the observable has {len(entries)}")
     if pred.kind == "density" and len(entries) != 1:
         raise ParameterError("a density is the law of one scalar observable")
+    if pred.size != len(entries):
+        raise ParameterError(f"expected has {pred.size} entries but the observable has {len(entries)}")
     feat = sp.lambdify(list(model.weights), entries, modules="numpy")
 
     def features(w):
@@ -256,20 +256,19 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
     if extrapolate is not None:
         return replace(_verify_extrapolated(
             model, expected, wrong_items, values, time, labels, extrapolate, engine, data, features, name, seed, z,
-            dict(eta=eta, batch_size=batch_size, n_steps=n_steps, burn_in=burn_in, n_replicas=n_replicas,
-                 sampling=sampling, w0=w0)), runtime_s=time_module.perf_counter() - start)
+            burn_in, dict(eta=eta, batch_size=batch_size, n_steps=n_steps, n_replicas=n_replicas, sampling=sampling,
+                          w0=w0)), runtime_s=time_module.perf_counter() - start)
+    run = dict(eta=eta, batch_size=batch_size, n_steps=n_steps, n_replicas=n_replicas, sampling=sampling, w0=w0,
+               seed=seed)
     if pred.kind == "stationary":
-        obs = MomentObserver(features, burn_in=burn_in, n_batches=16)
+        est = _stationary_mean(engine, data, features, burn_in, run)
     else:
-        stride = 1 if pred.kind == "trajectory" else n_steps
-        obs = TrajectoryObserver(features, stride=stride)
-    run_sgd(engine, data, eta=eta, batch_size=batch_size, n_steps=n_steps, n_replicas=n_replicas, sampling=sampling,
-            w0=w0, seed=seed, observers=[obs])
+        obs = TrajectoryObserver(features, stride=1 if pred.kind == "trajectory" else n_steps)
+        run_sgd(engine, data, observers=[obs], **run)
     params = {"eta": eta, "batch_size": batch_size, "sampling": sampling, "n_steps": n_steps, "n_replicas": n_replicas,
               **{str(k): v for k, v in engine.values.items()}}
     notes = list(model.notes)
     if pred.kind == "stationary":
-        est = replica_mean(obs.replica_means)
         cmp = Comparison.make(labels, pred.value, est.value, est.stderr, {d: w.value for d, w in wrongs.items()}, z=z)
         tol = "stderr over independent replicas of per-replica time averages"
     elif pred.kind == "trajectory":
@@ -306,8 +305,16 @@ def verify(model: SGDModel, expected, *, wrong, observable=None, parameters: Map
                    runtime_s=time_module.perf_counter() - start)
 
 
+def _stationary_mean(engine, data, features, burn_in: int, run: dict) -> Estimate:
+    """Per-replica time averages of ``features`` after ``burn_in`` steps of ``run_sgd(**run)``: mean ± standard
+    error over the independent replicas."""
+    obs = MomentObserver(features, burn_in=burn_in, n_batches=16)
+    run_sgd(engine, data, observers=[obs], **run)
+    return replica_mean(obs.replica_means)
+
+
 def _verify_extrapolated(model, expected, wrong_items, values, time, labels, factors, engine, data, features, name,
-                         seed, z, run: dict) -> CheckResult:
+                         seed, z, burn_in: int, run: dict) -> CheckResult:
     """A continuum (η → 0) stationary prediction P(η) against discrete SGD without a floor: at η·m for each
     factor m (the same continuum time: n_steps/m steps, burn_in/m burn-in), the ratio of the measured mean to
     P(η·m), Richardson-extrapolated to η → 0 (weighted polynomial of degree max(1, len(factors) − 2)) and
@@ -328,11 +335,9 @@ def _verify_extrapolated(model, expected, wrong_items, values, time, labels, fac
             raise ParameterError("extrapolate= applies to stationary predictions (free of the time t)")
         if np.any(pred.value == 0):
             raise ParameterError("extrapolate= compares measured/predicted: the prediction must be non-zero")
-        obs = MomentObserver(features, burn_in=int(round(run["burn_in"] / m)), n_batches=16)
-        run_sgd(engine, data, eta=e, batch_size=run["batch_size"], n_steps=max(1, int(round(run["n_steps"] / m))),
-                n_replicas=run["n_replicas"], sampling=run["sampling"], w0=run["w0"], seed=child_seed(seed, i),
-                observers=[obs])
-        est = replica_mean(obs.replica_means)
+        est = _stationary_mean(engine, data, features, int(round(burn_in / m)),
+                               {**run, "eta": e, "n_steps": max(1, int(round(run["n_steps"] / m))),
+                                "seed": child_seed(seed, i)})
         ratios.append(Estimate(est.value / pred.value, est.stderr / np.abs(pred.value)))
         for d, w in wrong_items:
             wrong_ratios[str(d)].append(Estimate(_prediction(model, w, at, time, "wrong").value / pred.value, 1.0))
@@ -344,7 +349,7 @@ def _verify_extrapolated(model, expected, wrong_items, values, time, labels, fac
     notes = list(model.notes) + [
         f"continuum prediction vs discrete SGD: measured/predicted at eta = {', '.join(f'{e:g}' for e in etas)}, "
         f"extrapolated to eta -> 0 (degree {degree}; chi2 of the fit {', '.join(f'{c:.2g}' for c in np.ravel(chi2))})"]
-    params = {**{k: v for k, v in run.items() if k != "w0"}, "extrapolate": factors.tolist(),
+    params = {**{k: v for k, v in run.items() if k != "w0"}, "burn_in": burn_in, "extrapolate": factors.tolist(),
               **{str(k): v for k, v in engine.values.items()}}
     return comparison_result(name, params, seed, cmp,
                              f"|z| <= {z:g}, no floor: ratio to the prediction extrapolated to eta -> 0 with propagated "
