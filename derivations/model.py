@@ -395,7 +395,7 @@ class SGDModel:
         # returned as a negative or infinite "variance"
         for ev in A.eigenvals():
             ev = sp.simplify(ev)
-            if ev.is_positive is False or (ev.is_real and ev.is_nonpositive):
+            if ev.is_positive is False:  # provably not > 0 (sympy's three-valued logic; None: undecided)
                 raise ParameterError(f"{point} is not a stable fixed point: the Hessian of L there has the eigenvalue "
                                      f"{ev} (needs > 0 for a stationary covariance; on a manifold of minima restrict "
                                      "the model to the non-degenerate directions)")

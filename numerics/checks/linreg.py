@@ -88,7 +88,8 @@ def _run_continuum(params: dict, seed: int):
         X, y = ds.X, ds.y
         lyapunov = stationary_covariances(X, y, params["eta"], B, sampling)[1] / params["eta"]
         C_star = noise_covariance(X, y)
-        commuting = kappa / 2 * np.linalg.solve(hessian(X), C_star)
+        H = hessian(X)
+        commuting = kappa / 2 * np.linalg.solve(H, C_star)
         commuting = (commuting + commuting.T) / 2  # "H and C commute": Σ = (ηκ/2) H⁻¹C
         gap = np.max(np.abs(commuting - lyapunov)) / np.max(np.abs(lyapunov))
         if gap >= params["min_gap"]:
@@ -100,7 +101,6 @@ def _run_continuum(params: dict, seed: int):
     etas = params["eta"] * np.arange(1, params["n_etas"] + 1)
     if etas[-1] >= max_stable_eta(X, B, sampling):
         raise ParameterError(f"eta * n_etas = {etas[-1]:g} is beyond the stability bound {max_stable_eta(X, B, sampling):.3g}")
-    H = hessian(X)
     isotropic = kappa * np.trace(C_star) / np.trace(H) / 2 * np.eye(n)  # C = cH with c matched in trace
     est = [measure_stationary_covariance(X, y, eta=eta, batch_size=B, sampling=sampling, n_replicas=params["n_replicas"],
                                          burn_in_relaxations=params["burn_in_relaxations"],

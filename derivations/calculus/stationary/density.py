@@ -395,7 +395,9 @@ def stationary_density(sde_or_coefficients, domain: Sequence = (-sp.oo, sp.oo),
     a, d = a.subs(x_user, x), d.subs(x_user, x)
     if d == 0:
         raise ParameterError("the diffusion D is identically zero: no stationary density")
-    for zero in _interior_zeros(d, x, lo, hi):
+    zeros = _interior_zeros(d, x, lo, hi)
+    if zeros:
+        zero = zeros[0]
         raise ParameterError(
             f"the diffusion D vanishes inside the domain, at {x_user} = {zero}: the process cannot cross that point "
             f"(it is a boundary of the diffusion), so no single density lives on ({lo}, {hi}); pass "
