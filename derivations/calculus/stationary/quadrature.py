@@ -1,5 +1,6 @@
 """Numbers for a stationary density without a closed-form normalisation: a walk outwards on a log-scale
-grid with Chebyshev (else mpmath) pieces, a cumulative integral, power-law tails."""
+grid with Chebyshev (else mpmath) pieces, a cumulative integral, power-law tails, and at a finite boundary
+where p ~ |x − e|^k the substitution x − e = ±δ s^m (m(1+k) an integer) that integrates the power exactly."""
 
 from __future__ import annotations
 
@@ -110,11 +111,14 @@ _CHEB_T = [math.cos(math.pi * k / (_CHEB_N - 1)) for k in range(_CHEB_N)]
 
 
 class _ChebPiece:
-    """Adaptive Chebyshev–Lobatto interpolant (33 points, bisected until the trailing coefficients
-    are below 1e-13 of the largest) of a float function on [a, b], with its antiderivative:
-    ``integral(x) = ∫_a^x f`` and ``total = ∫_a^b f`` (Clenshaw–Curtis, spectral accuracy)."""
+    """Adaptive Chebyshev–Lobatto interpolant (33 points) of a float function on [a, b], bisected until the
+    trailing coefficients of every part are below ``atol`` (1e-13 of the largest coefficient on all of [a, b]),
+    with its antiderivative: ``integral(x) = ∫_a^x f`` and ``total = ∫_a^b f`` (Clenshaw–Curtis, spectral
+    accuracy). ``error`` = Σ over the parts of width × |three trailing coefficients|: a bound on the error of
+    ``total`` with a wide margin (it bounds the interpolation error, whose integral is far smaller)."""
 
-    def __init__(self, f: Callable[[float], float], a: float, b: float, depth: int = 0, max_depth: int = 10):
+    def __init__(self, f: Callable[[float], float], a: float, b: float, depth: int = 0, max_depth: int = 10,
+                 atol: float | None = None):
         self.a, self.b = float(a), float(b)
         self.children = None
         mid, half = (self.a + self.b) / 2, (self.b - self.a) / 2
@@ -129,17 +133,18 @@ class _ChebPiece:
             coef.append(2 * s / (n - 1))
         coef[0] /= 2
         coef[-1] /= 2
-        scale = max(abs(c) for c in coef)
-        tail = max(abs(c) for c in coef[-3:])
-        if tail > 1e-13 * scale + 1e-300:
+        if atol is None:
+            atol = 1e-13 * max(abs(c) for c in coef) + 1e-300
+        if max(abs(c) for c in coef[-3:]) > atol:
             if depth >= max_depth:
                 raise _ChebFailure(f"no convergence on [{a}, {b}]")
             m = (self.a + self.b) / 2
-            left = _ChebPiece(f, self.a, m, depth + 1, max_depth)
-            right = _ChebPiece(f, m, self.b, depth + 1, max_depth)
+            left = _ChebPiece(f, self.a, m, depth + 1, max_depth, atol)
+            right = _ChebPiece(f, m, self.b, depth + 1, max_depth, atol)
             self.children = (left, right)
-            self.total = left.total + right.total
+            self.total, self.error = left.total + right.total, left.error + right.error
             return
+        self.error = (self.b - self.a) * sum(abs(c) for c in coef[-3:])
         # antiderivative in t ∈ [−1, 1]: with b_0 = 2c_0, b_j = c_j: C_k = (b_{k−1} − b_{k+1}) / (2k)
         b_ = [2 * coef[0]] + coef[1:] + [0.0, 0.0]
         anti = [0.0] + [(b_[k - 1] - b_[k + 1]) / (2 * k) for k in range(1, n + 1)]
@@ -164,20 +169,24 @@ class _ChebPiece:
 
 
 class _QuadPiece:
-    """Fallback for a segment a Chebyshev fit cannot resolve: mpmath quadrature on demand."""
+    """Fallback for a segment a Chebyshev fit cannot resolve: mpmath quadrature on demand (``error``: its
+    estimate, at least 1e-15 of the total)."""
 
     def __init__(self, f_mp: Callable, a, b):
         self.f, self.a, self.b = f_mp, mpmath.mpf(a), mpmath.mpf(b)
-        self.total = self.integral(self.b)
+        with mpmath.workdps(15):
+            total, error = mpmath.quad(self.f, [self.a, self.b], error=True)
+        self.total = float(mpmath.re(total))
+        self.error = float(error) + 1e-15 * abs(self.total)
 
     def integral(self, x) -> float:
         with mpmath.workdps(15):
             return float(mpmath.re(mpmath.quad(self.f, [self.a, mpmath.mpf(x)])))
 
 
-def _piece(f_float: Callable, f_mp: Callable, a, b):
+def _piece(f_float: Callable, f_mp: Callable, a, b, max_depth: int = 10):
     try:
-        return _ChebPiece(f_float, a, b)
+        return _ChebPiece(f_float, a, b, max_depth=max_depth)
     except _ChebFailure as exc:
         log.debug("Chebyshev fit failed (%s); mpmath quadrature on this segment", exc)
         return _QuadPiece(f_mp, a, b)
@@ -244,10 +253,75 @@ class _Cumulative:
 _H = 0.125          # grid step in u
 _U_MAX = 40.0       # the walk gives up beyond |u| = 40 (x ~ e^40 scale lengths away)
 _TAIL_RTOL = 1e-17  # tail mass (power-law extrapolated) neglected below this fraction
+_ROUNDING = 2.0 ** -50  # relative rounding of Z from log Z (times 1 + |log Z|), added to its error bound
+
+
+def _local_exponent(dlog_f: Callable, e, d, u):
+    """k(x) = (x − e)(log f)′(x) at x = e + d·u (d = far − e: signed width of the stretch, u ∈ [0, 1])."""
+    return d * u * dlog_f(e + d * u)
+
+
+class _EndPiece:
+    """∫ f over the stretch between a finite boundary e and a point ``far`` (width δ = |far − e|), where
+    f ~ |x − e|^k with k > −1, by the substitution x − e = ±δ s^m, m = n/(1+k), n = ⌈4(1+k)⌉ (the least
+    m ≥ 4 making m(1+k) an integer; m = 1/(1+k) when k ≤ −3/4):
+
+        ∫ f dx = ∫_0^1 h(s) ds,   h = m δ s^(m−1) f(x(s)) = s^(n−1) H(s),   H bounded and nonzero at s = 0,
+
+    so the power is integrated exactly and the Chebyshev fit sees a smooth h. f is never evaluated near e
+    (no float resolves 1 − 10⁻⁴⁰⁰): H(1) = m δ f(far), and log |H| has the derivative ψ(s) = m (k(x) − k)/s,
+    k(x) = (x − e)(log f)′ the local exponent, which is regular (k(x) − k = O(x − e)); it is evaluated at 256
+    bits (k is k(x) at x − e = 10⁻³⁰ δ) and held at its value at x − e = 10⁻¹⁵ δ closer in, which moves Ψ by
+    O(10⁻¹⁵). So H = H(1) exp(Ψ(s) − Ψ(1)), Ψ the Chebyshev antiderivative of ψ. ``integral(x)`` is ∫ f from
+    the stretch's left end to x, as for the walk's pieces; ``error`` bounds the error of ``total`` (the two
+    Chebyshev fits, and the rounding of k)."""
+
+    _PREC = 256  # bits: resolves x − e = 10⁻³⁰ δ next to e and k(x) − k at x − e ≥ 10⁻¹⁵ δ
+    _DEPTH = 24  # bisections towards s = 0, where H − H(0) ~ s^m is only ⌊m⌋ times differentiable for non-integer m
+
+    @classmethod
+    def exponent(cls, dlog_f: Callable, e, far):
+        """k = lim (x − e)(log f)′ at e, read off at x − e = 10⁻³⁰ (far − e)."""
+        with mpmath.workprec(cls._precision(e, far)):
+            return _local_exponent(dlog_f, mpmath.mpf(e), mpmath.mpf(far) - e, mpmath.mpf(10) ** -30)
+
+    @classmethod
+    def _precision(cls, e, far) -> int:
+        return cls._PREC + int(max(0, mpmath.mag(e) - mpmath.mag(far - e)))
+
+    def __init__(self, f_far: float, dlog_f: Callable, e, far, k):
+        prec = self._precision(e, far)
+        with mpmath.workprec(prec):
+            e_mp, d = mpmath.mpf(e), mpmath.mpf(far) - e
+        self.e, self.width, self.lower = float(e), float(abs(d)), d > 0
+        n = math.ceil(4 * float(1 + k))
+        self.m = m = n / float(1 + k)  # 1 + k before rounding: m(1 + k) = n to 2⁻⁵² even for k near −1
+        flat = 1e-15 ** (1 / m)  # s at x − e = 10⁻¹⁵ δ
+
+        def psi(s):
+            s = max(float(s), flat)
+            with mpmath.workprec(prec):
+                return float(m * (_local_exponent(dlog_f, e_mp, d, mpmath.mpf(s) ** m) - k) / s)
+        psi_piece = _piece(psi, lambda s: mpmath.mpf(psi(s)), 0.0, 1.0, self._DEPTH)
+        sign, log_h1 = math.copysign(1.0, f_far), math.log(m * self.width * abs(f_far)) - psi_piece.total
+
+        def h(s):
+            return sign * s ** (n - 1) * math.exp(log_h1 + psi_piece.integral(s))
+        self.piece = _piece(h, lambda s: mpmath.mpf(h(float(s))), 0.0, 1.0, self._DEPTH)
+        self.total = self.piece.total
+        # + a rounding of k (float parameters: sympy rounds α − 1 to 53 bits) moves the total by δk/(1 + k)
+        self.error = self.piece.error + (2 * psi_piece.error + _ROUNDING / float(1 + k)) * abs(self.total)
+
+    def integral(self, x) -> float:
+        inner = self.piece.integral(min(1.0, (abs(float(x) - self.e) / self.width) ** (1 / self.m)))
+        return inner if self.lower else self.total - inner
 
 
 class NumericDensity:
-    """Numerical model of the density at fixed parameter values (built once per parameter set)."""
+    """Numerical model of the density at fixed parameter values (built once per parameter set).
+
+    ``log_z`` is log Z, ``method`` ``"closed form"`` or ``"quadrature"``, and ``normalisation_error`` a bound
+    on the relative error of Z (= on the absolute error of log Z; 0 for a closed form)."""
 
     def __init__(self, sd: "StationaryDensity", values: dict, check_tails: bool = False):
         self.values = values
@@ -281,7 +355,7 @@ class NumericDensity:
         if check_tails:
             self.check_tails()
         self.shift = self._log_un(self.centre)
-        self.log_z, self.method = self._normalise(sd)
+        self.log_z, self.method, self.normalisation_error = self._normalise(sd)
 
     def log_un(self, t):
         """log of the unnormalised density (up to an additive constant when not closed-form), mpf."""
@@ -363,10 +437,10 @@ class NumericDensity:
             except (TypeError, ValueError):
                 zc = None
             if zc is not None and math.isfinite(zc.real) and zc.real > 0 and abs(zc.imag) <= 1e-12 * zc.real:
-                return mpmath.log(mpmath.mpf(sp.N(sp.re(z), 30))), "closed form"
+                return mpmath.log(mpmath.mpf(sp.N(sp.re(z), 30))), "closed form", 0.0
             log.info("closed-form normalisation %s evaluates to %s at %s; using quadrature",
                      sd.normalisation, zc, format_values(self.values))
-        log.info("normalising the stationary density by mpmath quadrature at %s", format_values(self.values))
+        log.info("normalising the stationary density by quadrature at %s", format_values(self.values))
         shift = float(self.shift)
         def f_float(t: float) -> float:
             try:
@@ -374,44 +448,82 @@ class NumericDensity:
             except OverflowError:
                 return math.inf  # the Chebyshev fit refuses it; mpmath takes over on that segment
 
-        z = self.integrate(lambda t: mpmath.exp(self._log_un(t) - self.shift), self.dlog,
-                           "the unnormalised density", record=True,
-                           f_float=None if self.closed_form else f_float)
+        z, error = self._integral(lambda t: mpmath.exp(self._log_un(t) - self.shift), self.dlog,
+                                  "the unnormalised density", record=True,
+                                  f_float=None if self.closed_form else f_float)
         if not z > 0:
-            raise NotNormalisableError(f"the unnormalised density integrates to {z} at {format_values(self.values)}")
-        return mpmath.log(z) + self.shift, "quadrature"
+            raise QuadratureError(f"the unnormalised density integrates to {z} at {format_values(self.values)}")
+        log_z = mpmath.log(z) + self.shift
+        return log_z, "quadrature", float(error / z) + _ROUNDING * (1 + abs(float(log_z)))
 
     def integrate(self, f: Callable, dlog_f: Callable, what: str, record: bool = False,
                   f_float: Callable | None = None):
-        """∫ f over the domain: tanh-sinh split at the stationary points when the potential is
-        closed-form, else a walk outwards over grid segments until the tail is negligible."""
-        if self.closed_form:
-            points = sorted({self.x0, *self.maxima, *self.minima})
-            with mpmath.workdps(20):
-                try:
-                    val, err = mpmath.quad(f, [self.lo, *points, self.hi], error=True, maxdegree=8)
-                except (ZeroDivisionError, OverflowError, ValueError) as exc:
-                    raise QuadratureError(f"quadrature of {what} failed ({exc}) at {format_values(self.values)}") from exc
-                val = mpmath.re(val)
-            if not mpmath.isfinite(val) or not mpmath.isfinite(err) or err > max(1e-6 * abs(val), 1e-14):
-                # the boundary conditions were checked before (density.py): this is the numerics failing
-                raise QuadratureError(
-                    f"quadrature of {what} did not reach its accuracy (value {mpmath.nstr(val, 8)}, error estimate "
-                    f"{mpmath.nstr(err, 3)}) at {format_values(self.values)}")
-            return val
-        return self._walk(f, dlog_f, what, record, f_float)
+        """∫ f over the domain (``dlog_f`` = (log f)′); see :meth:`_integral`."""
+        return self._integral(f, dlog_f, what, record, f_float)[0]
+
+    def _end_piece(self, e, far, f_far: float, dlog_f: Callable, k_max: float) -> _EndPiece | None:
+        """The :class:`_EndPiece` on [e, far] when e is finite, f(far) ≠ 0 and the exponent k of f at e is in
+        (−1, k_max]; else None. The stretch may not reach x = 0, where a moment's weight x^j vanishes."""
+        if mpmath.isinf(e) or not 0 < abs(f_far) < math.inf or (e != 0 and e * far <= 0):
+            return None
+        try:
+            k = _EndPiece.exponent(dlog_f, e, far)
+            if not -1 < k <= k_max:
+                return None
+            return _EndPiece(f_far, dlog_f, e, far, k)
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError) as exc:
+            raise QuadratureError(f"the endpoint substitution at {e} failed ({exc}) at {format_values(self.values)}"
+                                  ) from exc
+
+    def _integral(self, f: Callable, dlog_f: Callable, what: str, record: bool = False,
+                  f_float: Callable | None = None) -> tuple:
+        """(∫ f over the domain, a bound on its error). With a closed-form potential: tanh-sinh split at the
+        stationary points (and at 0, where a moment's weight may vanish), the stretch from a finite boundary
+        where f ~ |x − e|^k, −1 < k < 0, to half-way to the first split point being an :class:`_EndPiece`;
+        else a walk outwards over grid segments (:meth:`_walk`)."""
+        if not self.closed_form:
+            return self._walk(f, dlog_f, what, record, f_float)
+        points = sorted({self.x0, *self.maxima, *self.minima, *([mpmath.mpf(0)] if self.lo < 0 < self.hi else [])})
+        edges = [self.lo, *points, self.hi]
+        ends = []
+        with mpmath.workdps(20):
+            for i, inner in ((0, 1), (-1, -2)):
+                if mpmath.isinf(edges[i]):
+                    continue
+                far = (edges[i] + edges[inner]) / 2
+                end = self._end_piece(edges[i], far, float(mpmath.re(f(far))), dlog_f, 0)
+                if end is not None:
+                    edges[i] = far
+                    ends.append(end)
+            try:
+                val, err = mpmath.quad(f, edges, error=True, maxdegree=8)
+            except (ZeroDivisionError, OverflowError, ValueError) as exc:
+                raise QuadratureError(f"quadrature of {what} failed ({exc}) at {format_values(self.values)}") from exc
+            size = abs(mpmath.re(val)) + sum(abs(end.total) for end in ends)  # the scale of cancelling parts
+            val = mpmath.re(val) + sum(end.total for end in ends)
+            err += sum(end.error for end in ends)
+        if not mpmath.isfinite(val) or not mpmath.isfinite(err) or err > max(1e-6 * size, 1e-14):
+            # the boundary conditions were checked before (density.py): this is the numerics failing
+            raise QuadratureError(
+                f"quadrature of {what} did not reach its accuracy (value {mpmath.nstr(val, 8)}, error estimate "
+                f"{mpmath.nstr(err, 3)}) at {format_values(self.values)}")
+        return val, err
 
     def _walk(self, f, dlog_f, what, record, f_float=None):
-        """∫ f by adaptive Chebyshev pieces on grid segments, walking outwards from the centre
-        (past every maximum of p) until the power-law extrapolated tail beyond the last node,
-        |f(b)|·|b − boundary| / |k_loc ± 1| with k_loc the local log-slope exponent, is below
-        1e-17 of the integral so far."""
+        """(∫ f, error bound) by adaptive Chebyshev pieces on grid segments, walking outwards from the centre
+        past every maximum of p. Towards a finite boundary where f ~ |x − e|^k, −1 < k ≤ 16, the rest is one
+        :class:`_EndPiece` (a larger k read off near e means f vanishes faster than any power there, as
+        e^(−1/x) does, and the tail rule below ends the walk within a few nodes); otherwise the walk goes on
+        until the power-law extrapolated tail beyond the last
+        node, |f(b)|·|b − boundary| / |k_loc ± 1| with k_loc the local log-slope exponent, is below 1e-17 of
+        the integral so far (it counts in the error). The error also holds the cumulative potential's error
+        (a relative error of f)."""
         grid, h = self.grid, _H
         if f_float is None:
             def f_float(t):
                 return float(mpmath.re(f(mpmath.mpf(t))))
         f_mp = lambda t: mpmath.re(f(t))  # noqa: E731
-        total, abs_total = 0.0, 0.0
+        total, error, abs_total = 0.0, 0.0, 0.0
         left, right = [], []
         for side in (1, -1):
             boundary = self.hi if side > 0 else self.lo
@@ -429,26 +541,39 @@ class NumericDensity:
                                           f"end of floating-point resolution with a non-negligible tail")
                 piece = _piece(f_float, f_mp, a, b)
                 total += piece.total
+                error += piece.error
                 abs_total += abs(piece.total)
                 (right if side > 0 else left).append((float(a), float(b), piece))
                 j += side
                 if (outer - beyond) * side <= 0:
                     continue
-                mag = abs(f_float(float(outer)))
+                f_outer = f_float(float(outer))
+                end = self._end_piece(boundary, outer, f_outer, dlog_f, 16)
+                if end is not None:
+                    total += end.total
+                    error += end.error
+                    abs_total += abs(end.total)
+                    (right if side > 0 else left).append(
+                        (float(min(outer, boundary)), float(max(outer, boundary)), end))
+                    break
                 kl = float((outer if mpmath.isinf(boundary) else (outer - boundary)) * dlog_f(outer))
+                mag = abs(f_outer)
                 if mpmath.isinf(boundary):
                     tail = mag * abs(float(outer)) / (-kl - 1) if kl < -1 else math.inf
                 else:
                     tail = mag * abs(float(boundary - outer)) / (kl + 1) if kl > -1 else math.inf
                 if tail <= _TAIL_RTOL * abs_total:
+                    error += tail
                     break
                 if abs(j) * h > _U_MAX:
-                    raise NotNormalisableError(
+                    raise QuadratureError(
                         f"quadrature of {what} does not converge at {format_values(self.values)}: the tail towards "
                         f"{boundary} is still not negligible at {mpmath.nstr(outer, 5)} (local exponent "
                         f"{kl:.4g})")
         if not math.isfinite(total):
-            raise NotNormalisableError(f"quadrature of {what} gives {total} at {format_values(self.values)}")
+            raise QuadratureError(f"quadrature of {what} gives {total} at {format_values(self.values)}")
+        if self.cumulative is not None:
+            error += abs_total * sum(piece.error for piece in self.cumulative.pieces.values())
         if record:
             self.segments = list(reversed(left)) + right
-        return mpmath.mpf(total)
+        return mpmath.mpf(total), mpmath.mpf(error)
