@@ -360,8 +360,10 @@ class SGDModel:
 
         ``domain`` defaults to what the state symbol's assumptions allow: (0, ∞) for ``positive=True``,
         [0, ∞) → (0, ∞) for ``nonnegative=True``, (−∞, 0) for ``negative=True``, ℝ otherwise.
-        ``time_budget`` bounds each symbolic stage (``derivations.calculus.stationary``); what does not finish is
-        left to quadrature and stated in ``.notes``."""
+        What is attempted symbolically is decided by work bounds, so the result depends on the input alone; its
+        ``.path`` and ``.notes`` say what produced each part (closed form or quadrature). ``time_budget`` (seconds,
+        None = no limit) is only a hang guard over the whole call: past it ``SymbolicTimeout`` names the stage
+        (``derivations.calculus.stationary``)."""
         if sde is None:
             if self.weights.shape[0] != 1:
                 raise ParameterError(f"the state has {self.weights.shape[0]} weights: pass a 1-D SDE of a function "

@@ -1,11 +1,14 @@
-"""Wall-clock budgets for symbolic computations that may run away.
+"""Wall-clock hang guards for symbolic computations.
 
-``sympy.integrate`` (and ``limit``, ``simplify``) can take minutes or hang on an integrand
-that has no closed form. The callers in this package wrap such calls in :func:`time_budget`
-and fall back to numerical quadrature (mpmath) when the budget is spent::
+``sympy.integrate`` (and ``limit``, ``simplify``) can take minutes or hang on an input that has
+no closed form. A result must not depend on how loaded the machine is, so the callers in this
+package choose what to attempt by *work* bounds (operation counts, sympy's own deterministic
+"gave up") and use wall time only as a guard over a whole call: past it the call raises
+:class:`SymbolicTimeout`, naming the stage it was in, and never falls back silently::
 
-    with time_budget(5.0):
-        F = sympy.integrate(f, x)          # SymbolicTimeout after 5 s of wall time
+    with hang_guard(10.0, "stationary_density"):
+        with stage("normalisation integral"):
+            Z = sympy.integrate(p, (x, 0, oo))   # SymbolicTimeout after 10 s of wall time
 
 Mechanism: ``signal.setitimer(ITIMER_REAL)`` with a ``SIGALRM`` handler that raises
 :class:`SymbolicTimeout`. A signal handler can only be installed in the main thread of the main
@@ -13,9 +16,10 @@ interpreter on a POSIX system; elsewhere (a worker thread, Windows) the block ru
 limit and a note is logged at INFO level on the ``derivations.calculus.budget`` logger.
 
 Because sympy sometimes catches broad ``Exception``\\ s internally, the timer is re-armed every
-0.05 s after it first fires, so a swallowed timeout is raised again until the block is left.
-Budgets nest: an inner budget never extends an outer one, and the outer timer is restored
-(with the time already used subtracted) when the inner block ends.
+0.05 s after it first fires, so a swallowed timeout is raised again until the block is left; and a
+block that ends normally after its timer fired still raises (the swallowed timeout may have sent
+sympy down another path). Budgets nest: an inner budget never extends an outer one, and the outer
+timer is restored (with the time already used subtracted) when the inner block ends.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Callable, Iterator, TypeVar
 
 from derivations.errors import SgdNoiseError
 
-__all__ = ["SymbolicTimeout", "time_budget", "budget_supported", "call_with_budget"]
+__all__ = ["SymbolicTimeout", "time_budget", "budget_supported", "call_with_budget", "stage", "hang_guard"]
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,10 @@ _REARM_S = 0.05
 
 
 class SymbolicTimeout(SgdNoiseError, TimeoutError):
-    """A symbolic computation ran past its wall-clock budget (see :func:`time_budget`)."""
+    """A symbolic computation ran past its wall-clock budget (see :func:`time_budget`); ``stage`` names the
+    innermost :func:`stage` it was in (None outside any)."""
+
+    stage: str | None = None
 
 
 def budget_supported() -> bool:
@@ -52,11 +59,12 @@ def budget_supported() -> bool:
 class _Armed:
     """State of one armed budget (the handler checks ``active`` so a late signal is harmless)."""
 
-    __slots__ = ("seconds", "active")
+    __slots__ = ("seconds", "active", "fired")
 
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.active = True
+        self.fired = False
 
 
 @contextlib.contextmanager
@@ -88,6 +96,7 @@ def time_budget(seconds: float | None) -> Iterator[None]:
 
     def _handler(signum, frame):  # pragma: no cover - timing dependent
         if state.active:
+            state.fired = True
             raise SymbolicTimeout(f"symbolic computation exceeded its time budget of {seconds:.3g} s")
 
     start = time.monotonic()
@@ -102,9 +111,47 @@ def time_budget(seconds: float | None) -> Iterator[None]:
         if outer_delay > 0:
             remaining = outer_delay - (time.monotonic() - start)
             signal.setitimer(signal.ITIMER_REAL, max(remaining, 1e-6), outer_interval)
+    if state.fired:  # the body swallowed the timeout and went on: its result may differ, so refuse it
+        raise SymbolicTimeout(f"symbolic computation exceeded its time budget of {seconds:.3g} s")
 
 
 def call_with_budget(seconds: float | None, func: Callable[..., T], *args, **kwargs) -> T:
     """``func(*args, **kwargs)`` under :func:`time_budget`; raises :class:`SymbolicTimeout` past it."""
     with time_budget(seconds):
         return func(*args, **kwargs)
+
+
+_last_stage = threading.local()  # the stage entered last, for a timeout raised between stages
+
+
+@contextlib.contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Name the stage of a guarded computation: a :class:`SymbolicTimeout` leaving the block records it
+    (the innermost stage wins)."""
+    _last_stage.name = name
+    try:
+        yield
+    except SymbolicTimeout as exc:
+        if exc.stage is None:
+            exc.stage = name
+        raise
+
+
+@contextlib.contextmanager
+def hang_guard(seconds: float | None, what: str) -> Iterator[None]:
+    """:func:`time_budget` over a whole call ``what``, raising a one-line :class:`SymbolicTimeout` that names the
+    stage it stopped in and what to do. A guard, not a budget: the caller's result never depends on it."""
+    start = time.monotonic()
+    _last_stage.name = None
+    try:
+        with time_budget(seconds):
+            yield
+    except SymbolicTimeout as exc:
+        if seconds is None or time.monotonic() - start < float(seconds):
+            raise  # an enclosing guard fired: it speaks for itself
+        name = exc.stage or _last_stage.name
+        where = f" in the stage '{name}'" if name else ""
+        err = SymbolicTimeout(f"{what} stopped{where} by its hang guard time_budget={seconds} s; the path it takes "
+                              "does not depend on time, so raise time_budget (None: no limit) or simplify the model")
+        err.stage = name
+        raise err from None

@@ -2,8 +2,9 @@
 detailed-balance test in n-D. One module per concern:
 
 - :mod:`.density` — :func:`stationary_density`, :class:`StationaryDensity` (the construction and its convention);
-- :mod:`.symbolic` — the symbolic steps under a wall-clock budget (termwise integration, verified by differentiation);
-- :mod:`.conditions` — three-valued decisions on conditions (sympy's fuzzy logic);
+- :mod:`.symbolic` — the symbolic steps, bounded by work (operation counts), not time: termwise integration
+  verified by differentiation, textbook normalisations;
+- :mod:`.conditions` — boundary exponents and integrability, three-valued decisions on conditions;
 - :mod:`.quadrature` — numbers where no closed-form normalisation exists;
 - :mod:`.scipy_distribution` — the density as a ``scipy.stats`` distribution (``StationaryDensity.to_scipy``);
 - :mod:`.detailed_balance` — :func:`detailed_balance`.

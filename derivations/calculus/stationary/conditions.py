@@ -1,15 +1,71 @@
-"""Three-valued decisions on conditions (True, False, None = undecided, sympy's fuzzy logic): does a
-normalisability or existence condition hold whenever the assumptions do?"""
+"""Conditions at the boundaries of a 1-D diffusion, and three-valued decisions on conditions (True, False,
+None = undecided, sympy's fuzzy logic).
+
+- :func:`boundary_exponent`, :func:`integrable_at` — local power-law exponents k = lim ℓ (log f)′ and the
+  integrability of f ~ |ℓ|^k at a boundary (ℓ = x − b at a finite boundary, x at an infinite one);
+- :func:`decide`, :func:`nice_relational` — does a condition hold whenever the assumptions do?
+
+Every step is bounded by work (sympy's ``limit``, ``cancel``, and ``simplify``/``refine`` only below
+:data:`~derivations.calculus.stationary.symbolic.SIMPLIFY_OPS` operations), never by time.
+"""
 
 from __future__ import annotations
-
 
 import sympy as sp
 from sympy.core.logic import fuzzy_and, fuzzy_not, fuzzy_or
 
-from derivations.calculus.stationary.symbolic import attempt
+from derivations.calculus.stationary.symbolic import SIMPLIFY_OPS, attempt, light, small, tidy
 
 
+# =========================================================================== boundary exponents
+def boundary_exponent(log_derivative: sp.Expr, x: sp.Symbol, b: sp.Expr, lower: bool) -> sp.Expr | None:
+    """k = lim ℓ(x)·(log f)′ as x → b from inside the domain (ℓ = x at an infinite boundary, x − b at a finite
+    one), so that f ~ |ℓ|^k there (k = ±∞: faster than any power); None when sympy's limit gives no value."""
+    expr = (x if b.is_infinite else (x - b)) * log_derivative
+    return _limit(attempt(sp.cancel, expr, default=expr), x, b, lower)
+
+
+def _limit(expr: sp.Expr, x: sp.Symbol, b: sp.Expr, lower: bool) -> sp.Expr | None:
+    k = attempt(sp.limit, expr, x, b, dir="+" if lower else "-")
+    if k is None or k.has(sp.Limit, sp.nan, sp.zoo, sp.AccumBounds):
+        return None
+    return light(k)
+
+
+def integrable_at(k: sp.Expr | None, b: sp.Expr):
+    """Condition for f ~ |ℓ|^k to be integrable at b: k > −1 at a finite boundary, k < −1 at an infinite one
+    (k = ±∞ decides by its sign; k = c·∞ by the sign of c). The borderline k = −1 counts as not integrable:
+    right for f ~ 1/ℓ, wrong only for logarithmic corrections such as 1/(x log²x), which a limit of
+    ℓ (log f)′ cannot see. A sympy Boolean, or None when undecided."""
+    if k is None:
+        return None
+    infinite = b.is_infinite
+    if k == -sp.oo:
+        return sp.true if infinite else sp.false
+    if k == sp.oo:
+        return sp.false if infinite else sp.true
+    if k.has(sp.oo, -sp.oo):
+        # k = c·∞ (e.g. −oo·sign(θ)): the sign of c decides
+        factors = sp.Mul.make_args(k)
+        infs = [f for f in factors if f in (sp.oo, -sp.oo)]
+        others = [f for f in factors if f not in (sp.oo, -sp.oo)]
+        if len(infs) != 1 or any(f.has(sp.oo, -sp.oo, sp.nan, sp.zoo) for f in others):
+            return None
+        coeff = sp.Mul(*others) * (1 if infs[0] == sp.oo else -1)
+        # a product keeps its sign when each sign(a) factor is replaced by a
+        coeff = sp.Mul(*[f.args[0] if isinstance(f, sp.sign) else
+                         -f.args[0] if (isinstance(f, sp.Mul) and len(f.args) == 2 and f.args[0] == -1
+                                        and isinstance(f.args[1], sp.sign)) else f
+                         for f in sp.Mul.make_args(coeff)])
+        cond = sp.Lt(coeff, 0) if infinite else sp.Gt(coeff, 0)
+    else:
+        cond = sp.Lt(k, -1) if infinite else sp.Gt(k, -1)
+    if cond not in (sp.true, sp.false):
+        cond = attempt(nice_relational, cond, default=cond)
+    return cond
+
+
+# =========================================================================== decisions
 def _as_positive_form(rel) -> tuple[sp.Expr, bool] | None:
     """A relational as ``e > 0`` (strict) or ``e ≥ 0``: (e, strict); None for others."""
     if isinstance(rel, sp.StrictGreaterThan):
@@ -52,15 +108,15 @@ def nice_relational(rel):
         c = poly.coeff_monomial(sym)
         rest = sp.expand(e - c * sym)
         if c.is_positive:
-            bound = sp.simplify(-rest / c)
+            bound = tidy(-rest / c)
             return sp.Gt(sym, bound) if strict else sp.Ge(sym, bound)
         if c.is_negative:
-            bound = sp.simplify(-rest / c)
+            bound = tidy(-rest / c)
             return sp.Lt(sym, bound) if strict else sp.Le(sym, bound)
     return sp.Gt(e, 0) if strict else sp.Ge(e, 0)
 
 
-def _rel_implies(premise, conclusion, seconds) -> bool:
+def _rel_implies(premise, conclusion) -> bool:
     """Sufficient (not necessary) test that the relational ``premise`` implies ``conclusion``:
     with both written ``e > 0`` / ``e ≥ 0``, e₂/e₁ is a positive constant or e₂ − e₁ ≥ 0."""
     a = _as_positive_form(premise)
@@ -69,11 +125,11 @@ def _rel_implies(premise, conclusion, seconds) -> bool:
         return False
     (e1, s1), (e2, s2) = a, b
     strict_ok = s1 or not s2
-    for simplifier in (sp.cancel, sp.simplify):
-        ratio = attempt(seconds, simplifier, e2 / e1, default=None)
+    for simplifier in (sp.cancel, tidy):
+        ratio = attempt(simplifier, e2 / e1)
         if ratio is not None and not ratio.has(sp.zoo, sp.nan) and ratio.is_positive and strict_ok:
             return True
-        diff = attempt(seconds, simplifier, e2 - e1, default=None)
+        diff = attempt(simplifier, e2 - e1)
         if diff is not None and (diff.is_positive or (diff.is_nonnegative and strict_ok)):
             return True
     return False
@@ -92,7 +148,7 @@ def _sign_substitution(premises) -> dict:
         if len(syms) != 1:
             continue
         (sym,) = syms
-        poly = attempt(1.0, sp.Poly, e, sym, default=None)
+        poly = attempt(sp.Poly, e, sym)
         if poly is None or poly.degree() != 1:
             continue
         c, d = poly.all_coeffs()  # e = c·s + d > 0  ⇔  s > −d/c (c > 0)
@@ -106,11 +162,11 @@ def _sign_substitution(premises) -> dict:
     return out
 
 
-def decide(cond, assumption, seconds, _depth: int = 0) -> bool | None:
+def decide(cond, assumption, _depth: int = 0) -> bool | None:
     """Is ``cond`` true (False: false) whenever ``assumption`` holds? None when undecided.
 
     Cheap tests first (sign information from the premises, implication between relationals),
-    ``simplify``/``refine`` last; And/Or are decided part by part."""
+    ``simplify``/``refine`` last and only on small conditions; And/Or are decided part by part."""
     if cond in (sp.true, True):
         return True
     if cond in (sp.false, False):
@@ -119,27 +175,27 @@ def decide(cond, assumption, seconds, _depth: int = 0) -> bool | None:
         list(assumption.args) if isinstance(assumption, sp.And) else [assumption])
     if isinstance(cond, (sp.And, sp.Or)):  # three-valued: sympy's fuzzy logic (None = undecided)
         merge = fuzzy_and if isinstance(cond, sp.And) else fuzzy_or
-        return merge(decide(c, assumption, seconds, _depth) for c in cond.args)
+        return merge(decide(c, assumption, _depth) for c in cond.args)
     if isinstance(cond, sp.Not):
-        return fuzzy_not(decide(cond.args[0], assumption, seconds, _depth))
+        return fuzzy_not(decide(cond.args[0], assumption, _depth))
     signs = _sign_substitution(premises)
     if signs:
-        val = attempt(seconds, lambda: cond.subs(signs), default=None)
+        val = attempt(lambda: cond.subs(signs))
         if val in (sp.true, True):
             return True
         if val in (sp.false, False):
             return False
-    if any(_rel_implies(p, cond, seconds) for p in premises):
+    if any(_rel_implies(p, cond) for p in premises):
         return True
-    negated = attempt(seconds, lambda: sp.Not(cond), default=None)
-    if negated is not None and any(_rel_implies(p, negated, seconds) for p in premises):
+    negated = attempt(lambda: sp.Not(cond))
+    if negated is not None and any(_rel_implies(p, negated) for p in premises):
         return False
     if _depth == 0:
-        simp = attempt(seconds, sp.simplify, cond, default=None)
-        if simp is not None and simp != cond:
-            return decide(simp, assumption, seconds, _depth + 1)
-    if premises:
-        refined = attempt(seconds, sp.refine, cond, assumption, default=None)
+        simp = tidy(cond)
+        if simp != cond:
+            return decide(simp, assumption, _depth + 1)
+    if premises and small(cond, SIMPLIFY_OPS):
+        refined = attempt(sp.refine, cond, assumption)
         if refined in (sp.true, True):
             return True
         if refined in (sp.false, False):

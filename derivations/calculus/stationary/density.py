@@ -18,10 +18,15 @@ finite boundary ``a``, ``k = lim (x − a)(log p)′`` and ``p`` is integrable t
 is reported as not integrable: right for ``p ~ 1/x``, wrong only for logarithmic corrections such
 as ``1/(x log²x)``, which a limit of ``x (log p)′`` cannot see.
 
-Every symbolic step runs under :func:`derivations.calculus.budget.time_budget`; an integral sympy does
-not finish in time stays an unevaluated ``Integral`` and the numbers come from mpmath
-quadrature instead. A value is never guessed: a ``Piecewise`` normalisation is kept only in the
-branch whose condition is implied by the normalisability condition, else it is ``None``.
+The path taken depends on the input alone: each symbolic step is bounded by work (operation counts,
+:mod:`.symbolic`), in a fixed order of strategies, and ``StationaryDensity.path`` records which one
+produced each part. A term of ∫2A/D that sympy cannot integrate (it gives up, or the term exceeds the work
+bound) stays an unevaluated ``Integral`` and the numbers come from mpmath quadrature; the normalisation is
+a textbook integral (Gaussian, Student-t, Gamma, Beta) when it is one, else ``sympy.integrate`` on a small
+integrand, else quadrature. Wall time is only a hang guard over the whole call
+(:func:`derivations.calculus.budget.hang_guard`): past ``time_budget`` the call raises ``SymbolicTimeout``
+naming its stage, never a different answer. A value is never guessed: a ``Piecewise`` normalisation is kept
+only in the branch whose condition is implied by the normalisability condition, else it is ``None``.
 
 n dimensions
 ------------
@@ -43,13 +48,17 @@ import sympy as sp
 
 from derivations.errors import NotNormalisableError, ParameterError
 from derivations.calculus.sde import ItoSDE
-from derivations.calculus.stationary.conditions import decide, nice_relational
+from derivations.calculus.budget import hang_guard, stage
+from derivations.calculus.stationary.conditions import boundary_exponent, decide, integrable_at
 from derivations.calculus.stationary.quadrature import NumericDensity, finite_number, format_values
 from derivations.calculus.stationary.scipy_distribution import scipy_distribution
-from derivations.calculus.stationary.symbolic import (attempt, exp_of_minus, integrate_termwise, light, real_logs,
-                                                      tidy)
+from derivations.calculus.stationary.symbolic import (NORMALISE_OPS, attempt, exp_of_minus,
+                                                      integrate_termwise, light, real_logs,
+                                                      textbook_integral, tidy)
 
 log = logging.getLogger(__name__)
+
+HANG_GUARD_S = 10.0  # the default time_budget: several times the slowest density of this package (about 1 s)
 
 
 class DensityFunction:
@@ -90,7 +99,7 @@ class StationaryDensity:
       (the free symbols other than the variable, sorted by name);
     - ``log_derivative`` = (log p)′ = 2A/D − D′/D;
     - ``potential`` Φ = log D − ∫ 2A/D dx (an unevaluated ``Integral`` from ``reference_point``
-      stands for the part sympy could not integrate within the budget);
+      stands for the part sympy could not integrate: it gave up, or the term exceeded the work bound);
     - ``unnormalised`` = exp(−Φ); ``closed_form``: whether Φ is free of ``Integral``;
     - ``normalisation`` = ∫ unnormalised over the domain in closed form, or ``None``;
       ``normalised`` = unnormalised / normalisation or ``None``;
@@ -98,7 +107,10 @@ class StationaryDensity:
       (a sympy relational in the parameters, ``true``/``false``, or ``None`` if undecided);
     - ``normalisable``: the conjunction of the boundary conditions (``None`` if one is
       undecided and none is false);
-    - ``notes``: what fell back to numerics and why.
+    - ``path`` {part: how it was obtained}: ``"potential"`` (closed form, or quadrature and why),
+      ``"normalisability"`` (decided or not), ``"normalisation"`` (which integral, or
+      quadrature and why). A function of the input alone, never of the time the call took;
+    - ``notes``: every part that fell back to numerics or stayed undecided, and why.
     """
 
     variable: sp.Symbol
@@ -117,6 +129,7 @@ class StationaryDensity:
     boundary_conditions: dict
     normalisable: Any
     notes: list[str] = field(default_factory=list)
+    path: dict = field(default_factory=dict)
     _potential_closed: sp.Expr = field(default=sp.S.Zero, repr=False)
     _potential_rest: sp.Expr = field(default=sp.S.Zero, repr=False)
 
@@ -314,54 +327,18 @@ def _reference_point(lo: sp.Expr, hi: sp.Expr) -> sp.Expr:
     return (lo + hi) / 2
 
 
-def _boundary(log_derivative: sp.Expr, x: sp.Symbol, b: sp.Expr, lower: bool, seconds) -> tuple:
-    """(k, condition) at the boundary b; condition None when undecided."""
-    infinite = b.is_infinite
-    expr = (x if infinite else (x - b)) * log_derivative
-    expr = attempt(seconds, sp.cancel, expr, default=expr)
-    direction = "+" if lower else "-"
-    k = attempt(seconds, sp.limit, expr, x, b, dir=direction, default=None)
-    if k is None or k.has(sp.Limit, sp.nan, sp.zoo, sp.AccumBounds):
-        return None, None
-    k = light(k, seconds)
-    if k == -sp.oo:
-        return k, sp.true if infinite else sp.false
-    if k == sp.oo:
-        return k, sp.false if infinite else sp.true
-    if k.has(sp.oo, -sp.oo):
-        # k = c·∞ (e.g. −oo·sign(θ)): the sign of c decides
-        factors = sp.Mul.make_args(k)
-        infs = [f for f in factors if f in (sp.oo, -sp.oo)]
-        others = [f for f in factors if f not in (sp.oo, -sp.oo)]
-        if len(infs) != 1 or any(f.has(sp.oo, -sp.oo, sp.nan, sp.zoo) for f in others):
-            return k, None
-        coeff = sp.Mul(*others) * (1 if infs[0] == sp.oo else -1)
-        # a product keeps its sign when each sign(a) factor is replaced by a
-        coeff = sp.Mul(*[f.args[0] if isinstance(f, sp.sign) else
-                         -f.args[0] if (isinstance(f, sp.Mul) and len(f.args) == 2 and f.args[0] == -1
-                                        and isinstance(f.args[1], sp.sign)) else f
-                         for f in sp.Mul.make_args(coeff)])
-        cond = sp.Lt(coeff, 0) if infinite else sp.Gt(coeff, 0)
-        if cond not in (sp.true, sp.false):
-            cond = attempt(seconds, nice_relational, cond, default=cond)
-        return k, cond
-    cond = sp.Lt(k, -1) if infinite else sp.Gt(k, -1)
-    if cond not in (sp.true, sp.false):
-        cond = attempt(seconds, nice_relational, cond, default=cond)
-    return k, cond
-
-
 def _interior_zeros(d: sp.Expr, x: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> list:
     """Real zeros of a D polynomial in ``x`` that lie provably inside (lo, hi) (sympy's assumptions decide;
     an undecidable zero is not reported). Non-polynomial D: not examined."""
     if not d.is_polynomial(x):
         return []
-    roots = sp.roots(sp.Poly(d, x))
-    return [r for r in roots if r.is_real and sp.sympify(r > lo) == sp.true and sp.sympify(r < hi) == sp.true]
+    candidates = list(sp.roots(sp.Poly(d, x)))
+    inside = [r for r in candidates if r.is_real and sp.sympify(r > lo) == sp.true and sp.sympify(r < hi) == sp.true]
+    return sorted(inside, key=sp.default_sort_key)
 
 
 def stationary_density(sde_or_coefficients, domain: Sequence = (-sp.oo, sp.oo),
-                       time_budget: float | None = 10.0) -> StationaryDensity:
+                       time_budget: float | None = HANG_GUARD_S) -> StationaryDensity:
     """Zero-flux stationary density of a 1-D Itô SDE on ``domain = (lo, hi)``.
 
     ``sde_or_coefficients``: a 1-D :class:`~derivations.calculus.sde.ItoSDE` or a tuple
@@ -371,9 +348,10 @@ def stationary_density(sde_or_coefficients, domain: Sequence = (-sp.oo, sp.oo),
 
         p(x) ∝ D(x)⁻¹ exp ∫ 2A/D dx = exp(−Φ),   Φ = log D − ∫ 2A/D dx.
 
-    ``time_budget`` (seconds, ``None`` = unlimited) bounds each symbolic stage separately
-    (each term of the potential integral, each boundary limit, the normalisation integral,
-    simplifications); what does not finish is left to mpmath quadrature.
+    What is attempted is decided by work bounds, so the result (and ``.path``, which says what produced each
+    part) is a function of the input alone. ``time_budget`` (seconds, ``None`` = no limit) is only a hang
+    guard over the whole call: past it, :class:`~derivations.calculus.budget.SymbolicTimeout` names the stage
+    the call was in. The default, 10 s, is several times what the slowest density of this package takes.
     """
     a, d, x_user = _coefficients(sde_or_coefficients)
     try:
@@ -382,20 +360,27 @@ def stationary_density(sde_or_coefficients, domain: Sequence = (-sp.oo, sp.oo),
         raise ParameterError(f"domain must be a pair (lo, hi), got {domain!r}") from None
     if not (lo.is_extended_real and hi.is_extended_real) or bool(lo >= hi):
         raise ParameterError(f"domain must be an interval (lo, hi) with lo < hi (numbers or ±oo), got {domain!r}")
-    seconds = time_budget
-    notes: list[str] = []
+    with hang_guard(time_budget, "stationary_density"):
+        return _construct(a, d, x_user, lo, hi)
 
-    # work with a variable whose assumptions match the domain
-    if lo.is_nonnegative:
-        x = sp.Dummy(str(x_user), positive=True)
-    elif hi.is_nonpositive:
-        x = sp.Dummy(str(x_user), negative=True)
-    else:
-        x = sp.Dummy(str(x_user), real=True)
-    a, d = a.subs(x_user, x), d.subs(x_user, x)
-    if d == 0:
-        raise ParameterError("the diffusion D is identically zero: no stationary density")
-    zeros = _interior_zeros(d, x, lo, hi)
+
+def _construct(a: sp.Expr, d: sp.Expr, x_user: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> StationaryDensity:
+    notes: list[str] = []
+    path: dict[str, str] = {}
+    with stage("setup and interior zeros of D"):
+        # work with a variable whose assumptions match the domain
+        if lo.is_nonnegative:
+            x = sp.Dummy(str(x_user), positive=True)
+        elif hi.is_nonpositive:
+            x = sp.Dummy(str(x_user), negative=True)
+        else:
+            x = sp.Dummy(str(x_user), real=True)
+        back = {x: x_user}
+        sub = lambda e: None if e is None else (e.subs(back) if isinstance(e, sp.Basic) else e)  # noqa: E731
+        a, d = a.subs(x_user, x), d.subs(x_user, x)
+        if d == 0:
+            raise ParameterError("the diffusion D is identically zero: no stationary density")
+        zeros = _interior_zeros(d, x, lo, hi)
     if zeros:
         zero = zeros[0]
         raise ParameterError(
@@ -404,85 +389,105 @@ def stationary_density(sde_or_coefficients, domain: Sequence = (-sp.oo, sp.oo),
             f"domain=({lo}, {zero}) or domain=({zero}, {hi}), the side the process starts on")
     params = tuple(sorted((a.free_symbols | d.free_symbols) - {x}, key=str))
 
-    f = light(sp.cancel(2 * a / d), seconds)
-    log_derivative = tidy(sp.together(2 * a / d - sp.diff(d, x) / d), seconds)
+    with stage("log-derivative 2A/D - D'/D"):
+        f = light(sp.cancel(2 * a / d))
+        log_derivative = tidy(sp.together(2 * a / d - sp.diff(d, x) / d))
 
-    # potential Φ = log D − ∫ 2A/D
-    closed_int, rest = integrate_termwise(f, x, seconds)
-    closed_int = light(closed_int, seconds)
-    x0 = _reference_point(lo, hi)
-    closed_int = real_logs(closed_int, x, x0)
-    t = sp.Dummy("t", real=True)
-    if rest != 0:
-        notes.append(f"∫ {rest.subs(x, x_user)} d{x_user}: sympy found no closed form (time budget "
-                     f"{time_budget} s per term); kept as an Integral from {x0}, evaluated by quadrature")
-        rest_integral = sp.Integral(rest.subs(x, t), (t, x0, x))
-    else:
-        rest_integral = sp.S.Zero
-    potential = sp.log(d) - closed_int - rest_integral
-    unnormalised = exp_of_minus(sp.log(d) - closed_int, x) * sp.exp(rest_integral)
-    if rest == 0:
-        unnormalised = tidy(unnormalised, seconds)
+    with stage("potential: integral of 2A/D"):  # Φ = log D − ∫ 2A/D
+        closed_int, rest, reasons = integrate_termwise(f, x)
+        closed_int = light(closed_int)
+        x0 = _reference_point(lo, hi)
+        closed_int = real_logs(closed_int, x, x0)
+        t = sp.Dummy("t", real=True)
+        rest_integral = sp.Integral(rest.subs(x, t), (t, x0, x)) if rest != 0 else sp.S.Zero
+        potential = sp.log(d) - closed_int - rest_integral
+        unnormalised = exp_of_minus(sp.log(d) - closed_int, x) * sp.exp(rest_integral)
+        if rest == 0:
+            unnormalised = tidy(unnormalised)
+            path["potential"] = "closed form"
+        else:
+            why = "; ".join(f"term {sub(term)}: {reason}" for term, reason in reasons)
+            path["potential"] = f"quadrature ({why})"
+            notes.append(f"∫ {sub(rest)} d{x_user}: no closed form ({why}); kept as an Integral from {x0}, "
+                         "evaluated by quadrature")
 
-    # boundary conditions from the log-derivative
-    exponents, conditions = {}, {}
-    for b, lower in ((lo, True), (hi, False)):
-        k, cond = _boundary(log_derivative, x, b, lower, seconds)
-        if cond is None:
-            notes.append(f"could not decide integrability at {b} (limit {None if k is None else k.subs(x, x_user)})")
-        exponents[b], conditions[b] = k, cond
-    conds = list(conditions.values())
-    if any(c in (sp.false, False) for c in conds):
-        normalisable = sp.false
-    elif any(c is None for c in conds):
-        normalisable = None
-    else:
-        normalisable = sp.And(*conds)
-        if normalisable not in (sp.true, sp.false):
-            normalisable = tidy(normalisable, seconds)
+    with stage("boundary limits"):  # integrability of p from (log p)′ alone
+        exponents, conditions = {}, {}
+        for b, lower in ((lo, True), (hi, False)):
+            exponents[b] = boundary_exponent(log_derivative, x, b, lower)
+            conditions[b] = integrable_at(exponents[b], b)
+            if conditions[b] is None:
+                notes.append(f"could not decide integrability at {b} (limit {sub(exponents[b])})")
+        conds = list(conditions.values())
+        if any(c in (sp.false, False) for c in conds):
+            normalisable = sp.false
+        elif any(c is None for c in conds):
+            normalisable = None
+        else:
+            normalisable = sp.And(*conds)
+            if normalisable not in (sp.true, sp.false):
+                normalisable = tidy(normalisable)
+        undecided = [str(b) for b, c in conditions.items() if c is None]
+        path["normalisability"] = f"undecided at {', '.join(undecided)}" if undecided else "decided"
 
-    # normalisation
-    normalisation = None
-    if rest == 0 and normalisable not in (sp.false, None):
-        z = attempt(seconds, sp.integrate, unnormalised, (x, lo, hi), default=None)
-        normalisation = _accept_normalisation(z, normalisable, seconds, notes)
-    normalised = None
-    if normalisation is not None:
-        normalised = tidy(unnormalised / normalisation, seconds)
-        normalised = attempt(seconds, sp.gammasimp, normalised, default=normalised)
-        normalised = attempt(seconds, sp.powsimp, normalised, default=normalised)
+    with stage("normalisation integral"):
+        normalisation = None
+        if normalisable in (sp.false, False):
+            path["normalisation"] = "none (not normalisable)"
+        elif rest != 0:
+            path["normalisation"] = "quadrature (the potential has no closed form)"
+        elif normalisable is None:
+            path["normalisation"] = "quadrature (normalisability undecided)"
+        else:
+            normalisation, path["normalisation"] = _normalisation(unnormalised, x, lo, hi, normalisable)
+            if normalisation is None:
+                notes.append(f"normalisation integral: {path['normalisation']}")
 
-    back = {x: x_user}
-    sub = lambda e: None if e is None else (e.subs(back) if isinstance(e, sp.Basic) else e)  # noqa: E731
+    with stage("normalised density"):
+        normalised = None
+        if normalisation is not None:
+            normalised = sp.powsimp(sp.gammasimp(tidy(unnormalised / normalisation)))
+
     return StationaryDensity(
         variable=x_user, domain=(lo, hi), drift=sub(a), diffusion=sub(d), parameters=params,
         log_derivative=sub(log_derivative), potential=sub(potential), unnormalised=sub(unnormalised),
         closed_form=rest == 0, reference_point=x0, normalisation=sub(normalisation),
         normalised=sub(normalised), boundary_exponents={b: sub(k) for b, k in exponents.items()},
         boundary_conditions={b: sub(c) for b, c in conditions.items()},
-        normalisable=sub(normalisable), notes=notes,
-        _potential_closed=sub(closed_int), _potential_rest=sub(rest))
+        normalisable=sub(normalisable), notes=notes, path=path, _potential_closed=sub(closed_int), _potential_rest=sub(rest))
 
 
-def _accept_normalisation(z, normalisable, seconds, notes) -> sp.Expr | None:
-    """The closed-form normalisation, or None when it is not honestly known."""
+def _normalisation(unnormalised, x, lo, hi, normalisable) -> tuple[sp.Expr | None, str]:
+    """(Z, path): a textbook integral when the density is one, else sympy.integrate on an integrand of at most
+    NORMALISE_OPS operations, else (None, why) for quadrature."""
+    book = textbook_integral(unnormalised, x, lo, hi)
+    if book is not None:
+        return tidy(book[0]), f"closed form ({book[1]})"
+    ops = sp.count_ops(unnormalised)
+    if ops > NORMALISE_OPS:
+        return None, (f"quadrature (the integrand has {ops} operations, above the work bound of {NORMALISE_OPS} "
+                      "for sympy.integrate)")
+    return _accept_normalisation(attempt(sp.integrate, unnormalised, (x, lo, hi)), normalisable)
+
+
+def _accept_normalisation(z, normalisable) -> tuple[sp.Expr | None, str]:
+    """(the closed-form normalisation sympy.integrate gave, path), or (None, why) when it is not honestly known."""
     if z is None:
-        notes.append("normalisation integral: no closed form within the time budget (quadrature)")
-        return None
+        return None, "quadrature (sympy.integrate gave up)"
     if isinstance(z, sp.Piecewise):
         chosen = None
         for expr, cond in z.args:
-            verdict = decide(cond, normalisable, seconds)
+            verdict = decide(cond, normalisable)
             if verdict is False:
                 continue
             if verdict is True:
                 chosen = expr
             break
         if chosen is None:
-            notes.append(f"normalisation integral: Piecewise whose valid branch is not implied by {normalisable}")
-            return None
+            return None, f"quadrature (sympy.integrate gave a Piecewise whose valid branch is not implied by {normalisable})"
         z = chosen
-    if z.has(sp.Integral, sp.Piecewise) or z.has(sp.oo, -sp.oo, sp.zoo, sp.nan) or z.is_zero or z.is_positive is False:
-        notes.append(f"normalisation integral: unusable result {z}")
-        return None
-    return tidy(z, seconds)
+    if z.has(sp.Integral, sp.Piecewise):
+        return None, "quadrature (sympy.integrate left an unevaluated integral)"
+    if z.has(sp.oo, -sp.oo, sp.zoo, sp.nan) or z.is_zero or z.is_positive is False:
+        return None, "quadrature (sympy.integrate gave a value that is not a positive number)"
+    return tidy(z), "closed form (sympy.integrate)"

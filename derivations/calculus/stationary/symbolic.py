@@ -1,5 +1,12 @@
-"""Symbolic steps of the stationary-density construction, each under a wall-clock budget: tidying,
-termwise integration with its verification by differentiation, real logarithms."""
+"""Symbolic steps of the stationary-density construction, each bounded by *work*, not time: tidying,
+termwise integration with its verification by differentiation, real logarithms, textbook normalisations.
+
+What is attempted depends on the input alone: ``simplify`` only on expressions of at most
+:data:`SIMPLIFY_OPS` operations (``sympy.count_ops``), ``sympy.integrate`` only on integrands of at most
+:data:`INTEGRATE_OPS`, rational functions by ``apart`` and ``ratint`` (always finite). sympy's own "gave up"
+(an unevaluated ``Integral``, ``NotImplementedError``) is deterministic and may fall back; a wall-clock
+:class:`~derivations.calculus.budget.SymbolicTimeout` is never caught here: the caller's hang guard reports it.
+"""
 
 from __future__ import annotations
 
@@ -8,54 +15,63 @@ import random
 from typing import Callable
 
 import sympy as sp
+from sympy.integrals.rationaltools import ratint
 
-from derivations.calculus import budget as _budget
+from derivations.calculus.budget import SymbolicTimeout
 
 log = logging.getLogger(__name__)
 
+SIMPLIFY_OPS = 60     # simplify / refine only up to this many operations
+INTEGRATE_OPS = 30    # sympy.integrate on one non-rational term of ∫2A/D only up to this size
+NORMALISE_OPS = 30    # sympy.integrate of a normalisation that is no textbook integral only up to this size
 
-def attempt(seconds: float | None, func: Callable, *args, default=None, **kwargs):
-    """``func(*args)`` under a time budget; ``default`` when it times out or sympy gives up."""
+
+def attempt(func: Callable, *args, default=None, **kwargs):
+    """``func(*args)``, or ``default`` when sympy gives up (raises); a SymbolicTimeout propagates."""
     try:
-        with _budget.time_budget(seconds):
-            return func(*args, **kwargs)
-    except _budget.SymbolicTimeout:
-        log.info("%s timed out after %s s", getattr(func, "__name__", func), seconds)
-        return default
+        return func(*args, **kwargs)
+    except SymbolicTimeout:
+        raise
     except Exception as exc:  # noqa: BLE001 - sympy gives up in many ways; every one means "no closed form"
         log.info("%s failed: %s: %s", getattr(func, "__name__", func), type(exc).__name__, exc)
         return default
 
 
-def tidy(expr: sp.Expr, seconds: float | None) -> sp.Expr:
-    """A cheap, budgeted simplification that never returns something worse than the input."""
-    out = attempt(seconds, sp.simplify, expr, default=None)
+def small(expr, bound: int) -> bool:
+    """The work gate: ``expr`` has at most ``bound`` operations."""
+    return sp.count_ops(expr) <= bound
+
+
+def tidy(expr):
+    """``simplify`` when the expression is small enough (:data:`SIMPLIFY_OPS`), never something larger."""
+    if not small(expr, SIMPLIFY_OPS):
+        return expr
+    out = attempt(sp.simplify, expr)
     if out is None or sp.count_ops(out) > sp.count_ops(expr):
         return expr
     return out
 
 
-def light(expr: sp.Expr, seconds: float | None) -> sp.Expr:
+def light(expr):
     """A cheap normal form (cancel for rational expressions) for intermediate results."""
     if not isinstance(expr, sp.Expr) or expr.has(sp.oo, -sp.oo, sp.zoo, sp.nan):
         return expr
     syms = tuple(expr.free_symbols)
     if syms and expr.is_rational_function(*syms):
-        return attempt(seconds, lambda: sp.factor_terms(sp.cancel(expr)), default=expr)
+        return attempt(lambda: sp.factor_terms(sp.cancel(expr)), default=expr)
     return expr
 
 
-def integrate_termwise(f: sp.Expr, x: sp.Symbol, seconds: float | None) -> tuple[sp.Expr, sp.Expr]:
-    """∫ f dx term by term: (closed-form antiderivative of the solved terms, sum of unsolved terms).
+def integrate_termwise(f: sp.Expr, x: sp.Symbol) -> tuple[sp.Expr, sp.Expr, list[tuple[sp.Expr, str]]]:
+    """∫ f dx term by term: (closed-form antiderivative of the solved terms, sum of unsolved terms,
+    [(unsolved term, why)]).
 
-    Rational functions are first split with ``apart`` (partial fractions integrate at once).
+    A rational f is split by ``apart`` and each term integrated by ``ratint``; other terms by
+    ``sympy.integrate`` when they have at most :data:`INTEGRATE_OPS` operations.
     """
-    g = f
-    if f.is_rational_function(x):
-        g = attempt(seconds, sp.apart, sp.cancel(f), x, default=f)
-    else:
-        g = attempt(seconds, sp.expand, f, default=f)
-    closed, rest = sp.S.Zero, sp.S.Zero
+    rational = f.is_rational_function(x)
+    g = attempt(sp.apart, sp.cancel(f), x, default=f) if rational else sp.expand(f)
+    closed, rest, reasons = sp.S.Zero, sp.S.Zero, []
     for term in sp.Add.make_args(g):
         if not term.has(x):
             closed += term * x
@@ -63,24 +79,35 @@ def integrate_termwise(f: sp.Expr, x: sp.Symbol, seconds: float | None) -> tuple
         # Integrate the x-dependent core only: sympy 1.14 can return 0 for ∫ c·R(x) dx with a symbolic
         # constant c (seen on the L = 2 deep-linear potential). Every antiderivative is verified.
         coeff, core = term.as_independent(x, as_Add=False)
-        res = attempt(seconds, sp.integrate, core, x, default=None)
-        if res is None or res.has(sp.Integral) or not is_antiderivative(res, core, x, seconds):
+        if core.is_rational_function(x):
+            res = attempt(ratint, core, x)
+        elif small(core, INTEGRATE_OPS):
+            res = attempt(sp.integrate, core, x)
+        else:
             rest += term
+            reasons.append((term, f"above the work bound of {INTEGRATE_OPS} operations for sympy.integrate"))
+            continue
+        if res is None or res.has(sp.Integral):
+            rest += term
+            reasons.append((term, "sympy.integrate gave up"))
+        elif not is_antiderivative(res, core, x):
+            rest += term
+            reasons.append((term, "sympy's antiderivative failed verification by differentiation"))
         else:
             closed += coeff * res
-    return closed, rest
+    return closed, rest, reasons
 
 
-def is_antiderivative(F: sp.Expr, f: sp.Expr, x: sp.Symbol, seconds: float | None) -> bool:
-    """d F/dx = f: symbolically if simplify proves it, else at random points of the symbols' domains
-    (relative error < 1e-10 at three points); anything unproven counts as not verified."""
+def is_antiderivative(F: sp.Expr, f: sp.Expr, x: sp.Symbol) -> bool:
+    """d F/dx = f: symbolically if (work-gated) simplify proves it, else at fixed pseudo-random points of the
+    symbols' domains (relative error < 1e-10 at three points); anything unproven counts as not verified."""
     residual = sp.diff(F, x) - f
-    if attempt(seconds, lambda: sp.simplify(residual) == 0, default=False):
+    if tidy(residual) == 0:
         return True
     rng = random.Random(12345)
     for _ in range(3):
         point = {sym: sp.Rational(rng.randint(11, 29), 10) * (1 if (sym.is_positive or sym.is_nonnegative) else rng.choice((-1, 1)))
-                 for sym in residual.free_symbols}
+                 for sym in sorted(residual.free_symbols, key=str)}
         scale = abs(complex(sp.N(f.subs(point), 30))) + 1e-300
         err = abs(complex(sp.N(residual.subs(point), 30)))
         if not err <= 1e-10 * scale:
@@ -116,3 +143,79 @@ def exp_of_minus(phi: sp.Expr, x: sp.Symbol) -> sp.Expr:
             rest += term
     out = sp.Mul(*powers) * sp.exp(-rest)
     return sp.powsimp(out, combine="exp")
+
+
+def textbook_integral(p: sp.Expr, x: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> tuple[sp.Expr, str] | None:
+    """∫_lo^hi p dx when p is one of the textbook families, else None:
+
+    - on ℝ, ``C exp(−a x² + b x)`` (Gaussian): ``C √(π/a) exp(b²/4a)``;
+    - on ℝ, ``C q(x)^(−ν)``, q = αx² + βx + γ with α > 0, 4αγ − β² > 0 (Pearson VII, Student-t):
+      ``C √π Γ(ν − ½)/Γ(ν) α^(−½) (γ − β²/4α)^(½ − ν)``;
+    - on (lo, ∞) or (−∞, hi), with t = |x − endpoint|, ``C t^α exp(−b t)`` (Gamma): ``C Γ(α + 1) b^(−α−1)``;
+    - on (lo, hi), with t = (x − lo)/(hi − lo), ``C t^α (1 − t)^β`` (Beta):
+      ``C (hi − lo) Γ(α + 1) Γ(β + 1)/Γ(α + β + 2)``.
+
+    Each value holds wherever its integral converges, i.e. under the normalisability condition.
+    """
+    if lo == -sp.oo and hi == sp.oo:
+        kind, t = "line", sp.Dummy("t", real=True)
+        q = p.subs(x, t)
+    else:
+        t = sp.Dummy("t", positive=True)
+        if hi == sp.oo:
+            kind, q = "half", p.subs(x, lo + t)
+        elif lo == -sp.oo:
+            kind, q = "half", p.subs(x, hi - t)
+        else:
+            kind, q = "unit", p.subs(x, lo + (hi - lo) * t) * (hi - lo)
+    const, alpha, beta, g, quadratics = sp.S.One, sp.S.Zero, sp.S.Zero, sp.S.Zero, []
+    for fac in sp.Mul.make_args(sp.expand_power_base(q, force=False)):
+        if not fac.has(t):
+            const *= fac
+            continue
+        if isinstance(fac, sp.exp):
+            g += fac.args[0]
+            continue
+        base, e = fac.as_base_exp()
+        if e.has(t) or not base.is_polynomial(t):
+            return None
+        poly = sp.Poly(base, t)
+        if kind == "line":
+            if poly.degree() != 2:
+                return None
+            quadratics.append((poly.all_coeffs(), -e))
+            continue
+        # base = lc ∏ (t − r)^m with roots r ∈ {0, 1}: t^m₀ (1 − t)^m₁ times the positive constant lc (−1)^m₁
+        roots = sp.roots(poly)
+        allowed = {sp.S.Zero, sp.S.One} if kind == "unit" else {sp.S.Zero}
+        if sum(roots.values()) != poly.degree() or not set(roots) <= allowed:
+            return None
+        m0, m1 = roots.get(sp.S.Zero, 0), roots.get(sp.S.One, 0)
+        lc = poly.LC() * (-1) ** m1
+        if not lc.is_positive:
+            return None
+        const, alpha, beta = const * lc ** e, alpha + m0 * e, beta + m1 * e
+    g = sp.expand(g)
+    if not g.is_polynomial(t):
+        return None
+    coeffs = sp.Poly(g, t).all_coeffs()
+    if len(coeffs) > 3:
+        return None
+    c2, c1, c0 = [sp.S.Zero] * (3 - len(coeffs)) + coeffs
+    const *= sp.exp(c0)
+    if kind == "line" and not quadratics and c2 != 0:
+        a = -c2
+        return const * sp.sqrt(sp.pi) / sp.sqrt(a) * sp.exp(c1 ** 2 / (4 * a)), "Gaussian integral"
+    if kind == "line" and len(quadratics) == 1 and c2 == 0 and c1 == 0:
+        (A, B, C), nu = quadratics[0]
+        if not (A.is_positive and sp.factor(4 * A * C - B ** 2).is_positive):
+            return None
+        value = (sp.sqrt(sp.pi) * sp.gamma(nu - sp.S.Half) / sp.gamma(nu) / sp.sqrt(A)
+                 * (C - B ** 2 / (4 * A)) ** (sp.S.Half - nu))
+        return const * value, "Pearson VII (Student-t) integral"
+    if kind == "half" and c2 == 0 and c1 != 0:
+        b = -c1
+        return const * sp.gamma(alpha + 1) / b ** (alpha + 1), "Gamma integral"
+    if kind == "unit" and c2 == 0 and c1 == 0:
+        return const * sp.gamma(alpha + 1) * sp.gamma(beta + 1) / sp.gamma(alpha + beta + 2), "Beta integral"
+    return None
