@@ -3,6 +3,7 @@ None = undecided, sympy's fuzzy logic).
 
 - :func:`boundary_exponent`, :func:`integrable_at` — local power-law exponents k = lim ℓ (log f)′ and the
   integrability of f ~ |ℓ|^k at a boundary (ℓ = x − b at a finite boundary, x at an infinite one);
+- :func:`feller_cases` — Feller's classification of a boundary (regular, exit, entrance, natural);
 - :func:`decide`, :func:`nice_relational` — does a condition hold whenever the assumptions do?
 
 Every step is bounded by work (sympy's ``limit``, ``cancel``, and ``simplify``/``refine`` only below
@@ -10,6 +11,8 @@ Every step is bounded by work (sympy's ``limit``, ``cancel``, and ``simplify``/`
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import sympy as sp
 from sympy.core.logic import fuzzy_and, fuzzy_not, fuzzy_or
@@ -23,6 +26,13 @@ def boundary_exponent(log_derivative: sp.Expr, x: sp.Symbol, b: sp.Expr, lower: 
     one), so that f ~ |ℓ|^k there (k = ±∞: faster than any power); None when sympy's limit gives no value."""
     expr = (x if b.is_infinite else (x - b)) * log_derivative
     return _limit(attempt(sp.cancel, expr, default=expr), x, b, lower)
+
+
+def power_exponent(f: sp.Expr, x: sp.Symbol, b: sp.Expr, lower: bool) -> sp.Expr | None:
+    """r = lim log f² / log ℓ² as x → b from inside, so that |f| ~ |ℓ|^r; no derivative of f is taken (an
+    oscillating factor such as cos(x²) stays bounded instead of growing); None when undecided."""
+    ell = x if b.is_infinite else (x - b)
+    return _limit(sp.log(f ** 2) / sp.log(ell ** 2), x, b, lower)
 
 
 def _limit(expr: sp.Expr, x: sp.Symbol, b: sp.Expr, lower: bool) -> sp.Expr | None:
@@ -63,6 +73,83 @@ def integrable_at(k: sp.Expr | None, b: sp.Expr):
     if cond not in (sp.true, sp.false):
         cond = attempt(nice_relational, cond, default=cond)
     return cond
+
+
+# =========================================================================== Feller's classification
+FELLER_CLASSES = ("regular", "exit", "entrance", "natural")
+
+
+def feller_cases(a: sp.Expr, d: sp.Expr, x: sp.Symbol, b: sp.Expr, lower: bool,
+                 m_exponent) -> tuple[tuple[str, object], ...] | None:
+    """Feller's classification of the boundary b of dx = A dt + √D dW, as cases ((class, condition), ...),
+    None when undecided (W. Feller, "The parabolic differential equations and the associated semi-groups of
+    transformations", Ann. Math. 55, 468 (1952); S. Karlin and H. M. Taylor, *A Second Course in Stochastic
+    Processes* (1981), ch. 15 §6).
+
+    Scale density s = exp(−∫2A/D), speed density m = 1/(D s) (∝ the zero-flux density p). With
+    S = ∫_b s, M = ∫_b m, Σ = ∫_b S(b, y] m(y) dy and N = ∫_b M(b, y] s(y) dy (each over a neighbourhood of b):
+    regular (Σ, N < ∞: reached and left — S, M < ∞), exit (Σ < ∞ = N: reached, never left, absorbing),
+    entrance (N < ∞ = Σ: never reached from inside, the process may start there), natural (Σ = N = ∞).
+
+    Decided from local exponents (:func:`boundary_exponent`): σ of s from (log s)′ = −2A/D, μ of m
+    (``m_exponent``, the density's k). S < ∞ and M < ∞ by :func:`integrable_at`; Σ (needed when S < ∞ = M)
+    and N (when M < ∞ = S) are integrals of S m resp. M s ~ |ℓ|^(σ+μ+1) when σ, μ are finite; when s (m)
+    vanishes faster than any power, Laplace's S ≈ s/|(log s)′| (M ≈ m/|(log m)′|) makes the integrand
+    1/|2A| (1/|2A − D′|), whose exponent is −:func:`power_exponent`; when the other density grows faster than
+    any power, the integral diverges. Each condition that the parameters leave open splits the cases
+    (decided under the conditions taken so far, :func:`decide`).
+    """
+    s_exponent = boundary_exponent(-2 * a / d, x, b, lower)
+    S, M = integrable_at(s_exponent, b), integrable_at(m_exponent, b)
+
+    def second(own, other, rate) -> Callable:
+        """Finiteness of Σ (own = s, other = m, rate = 2A) or N (own = m, other = s, rate = 2A − D′)."""
+        def cond():
+            if own is None or other is None:
+                return None
+            if not (own.has(sp.oo, -sp.oo) or other.has(sp.oo, -sp.oo)):
+                return integrable_at(light(own + other + 1), b)
+            if own.has(sp.oo, -sp.oo):  # own integrable with an infinite exponent: it vanishes faster than any power
+                r = power_exponent(rate, x, b, lower)
+                return None if r is None else integrable_at(-r, b)
+            return sp.false  # the other density, not integrable, grows faster than any power
+        return cond
+
+    sigma_finite = second(s_exponent, m_exponent, 2 * a)
+    n_finite = second(m_exponent, s_exponent, 2 * a - sp.diff(d, x))
+    leaves: list[tuple[str, list]] = []
+    try:
+        for s_ok, p1 in _branches(lambda: S, []):
+            for m_ok, p2 in _branches(lambda: M, p1):
+                if s_ok == m_ok:
+                    leaves.append(("regular" if s_ok else "natural", p2))
+                    continue
+                test, name = (sigma_finite, "exit") if s_ok else (n_finite, "entrance")
+                leaves.extend((name if ok else "natural", p3) for ok, p3 in _branches(test, p2))
+    except _Undecided:
+        return None
+    cases = []
+    for name in FELLER_CLASSES:
+        conds = [sp.And(*p) for n, p in leaves if n == name]
+        if conds:
+            cases.append((name, sp.true if len({n for n, _ in leaves}) == 1 else tidy(sp.Or(*conds))))
+    return tuple(cases)
+
+
+class _Undecided(Exception):
+    """A condition the classification needs could not be computed."""
+
+
+def _branches(condition: Callable, premises: list) -> list[tuple[bool, list]]:
+    """The values a condition can take under ``premises``: one when decided, both (each with its premise
+    added) when not; raises _Undecided when the condition is unknown (None)."""
+    cond = condition()
+    if cond is None:
+        raise _Undecided
+    verdict = decide(cond, sp.And(*premises) if premises else sp.true, use_refine=False)
+    if verdict is not None:
+        return [(verdict, premises)]
+    return [(True, premises + [cond]), (False, premises + [sp.Not(cond)])]
 
 
 # =========================================================================== decisions
@@ -162,11 +249,12 @@ def _sign_substitution(premises) -> dict:
     return out
 
 
-def decide(cond, assumption, _depth: int = 0) -> bool | None:
+def decide(cond, assumption, use_refine: bool = True, _depth: int = 0) -> bool | None:
     """Is ``cond`` true (False: false) whenever ``assumption`` holds? None when undecided.
 
     Cheap tests first (sign information from the premises, implication between relationals),
-    ``simplify``/``refine`` last and only on small conditions; And/Or are decided part by part."""
+    ``simplify`` and (``use_refine``) ``refine`` last and only on small conditions; And/Or are decided part by
+    part. ``refine`` (sympy's assumption system) can take seconds on one relational."""
     if cond in (sp.true, True):
         return True
     if cond in (sp.false, False):
@@ -175,9 +263,9 @@ def decide(cond, assumption, _depth: int = 0) -> bool | None:
         list(assumption.args) if isinstance(assumption, sp.And) else [assumption])
     if isinstance(cond, (sp.And, sp.Or)):  # three-valued: sympy's fuzzy logic (None = undecided)
         merge = fuzzy_and if isinstance(cond, sp.And) else fuzzy_or
-        return merge(decide(c, assumption, _depth) for c in cond.args)
+        return merge(decide(c, assumption, use_refine, _depth) for c in cond.args)
     if isinstance(cond, sp.Not):
-        return fuzzy_not(decide(cond.args[0], assumption, _depth))
+        return fuzzy_not(decide(cond.args[0], assumption, use_refine, _depth))
     signs = _sign_substitution(premises)
     if signs:
         val = attempt(lambda: cond.subs(signs))
@@ -193,8 +281,8 @@ def decide(cond, assumption, _depth: int = 0) -> bool | None:
     if _depth == 0:
         simp = tidy(cond)
         if simp != cond:
-            return decide(simp, assumption, _depth + 1)
-    if premises and small(cond, SIMPLIFY_OPS):
+            return decide(simp, assumption, use_refine, _depth + 1)
+    if use_refine and premises and small(cond, SIMPLIFY_OPS):
         refined = attempt(sp.refine, cond, assumption)
         if refined in (sp.true, True):
             return True

@@ -28,6 +28,13 @@ integrand, else quadrature. Wall time is only a hang guard over the whole call
 naming its stage, never a different answer. A value is never guessed: a ``Piecewise`` normalisation is kept
 only in the branch whose condition is implied by the normalisability condition, else it is ``None``.
 
+Boundaries
+----------
+Each endpoint is classified after Feller (:func:`.conditions.feller_cases`): regular, exit, entrance or
+natural. The zero-flux density is the process's stationary law only when no endpoint is exit (absorbing)
+and regular endpoints reflect; at an exit boundary p is not integrable (there M = ∫ m = ∞ and p ∝ m), so
+it is never reported normalisable there.
+
 n dimensions
 ------------
 :func:`detailed_balance`: with ``D`` invertible, the stationary current ``J = a p − ½ ∇·(D p)``
@@ -49,11 +56,11 @@ import sympy as sp
 from derivations.errors import NotNormalisableError, ParameterError
 from derivations.calculus.sde import ItoSDE
 from derivations.calculus.budget import hang_guard, stage
-from derivations.calculus.stationary.conditions import boundary_exponent, decide, integrable_at
+from derivations.calculus.stationary.conditions import boundary_exponent, decide, feller_cases, integrable_at
 from derivations.calculus.stationary.quadrature import NumericDensity, finite_number, format_values
 from derivations.calculus.stationary.scipy_distribution import scipy_distribution
-from derivations.calculus.stationary.symbolic import (NORMALISE_OPS, attempt, exp_of_minus,
-                                                      integrate_termwise, light, real_logs,
+from derivations.calculus.stationary.symbolic import (NORMALISE_OPS, SIMPLIFY_OPS, attempt, exp_of_minus,
+                                                      integrate_termwise, light, real_logs, small,
                                                       textbook_integral, tidy)
 
 log = logging.getLogger(__name__)
@@ -107,10 +114,18 @@ class StationaryDensity:
       (a sympy relational in the parameters, ``true``/``false``, or ``None`` if undecided);
     - ``normalisable``: the conjunction of the boundary conditions (``None`` if one is
       undecided and none is false);
+    - ``boundaries`` {endpoint: "regular" | "exit" | "entrance" | "natural" | None}: Feller's class of each
+      endpoint (None when it depends on the parameters or is undecided) and ``boundary_cases``
+      {endpoint: ((class, condition), ...) or None}: the classes with the parameter conditions under which
+      they hold. From the scale density s = exp(−∫2A/D) and the speed density m = 1/(D s) ∝ p near the
+      endpoint: regular (∫s, ∫m < ∞: reached and left), exit (reached, never left: absorbing), entrance (never
+      reached from inside, left), natural (neither); W. Feller, Ann. Math. 55, 468 (1952); Karlin & Taylor,
+      *A Second Course in Stochastic Processes* (1981), ch. 15 §6 (:func:`.conditions.feller_cases`);
     - ``path`` {part: how it was obtained}: ``"potential"`` (closed form, or quadrature and why),
-      ``"normalisability"`` (decided or not), ``"normalisation"`` (which integral, or
+      ``"normalisability"`` and ``"boundaries"`` (decided or not), ``"normalisation"`` (which integral, or
       quadrature and why). A function of the input alone, never of the time the call took;
-    - ``notes``: every part that fell back to numerics or stayed undecided, and why.
+    - ``notes``: every part that fell back to numerics or stayed undecided, and why; exit and regular
+      boundaries (when the zero-flux density is not, or not necessarily, the process's law).
     """
 
     variable: sp.Symbol
@@ -129,6 +144,8 @@ class StationaryDensity:
     boundary_conditions: dict
     normalisable: Any
     notes: list[str] = field(default_factory=list)
+    boundaries: dict = field(default_factory=dict)
+    boundary_cases: dict = field(default_factory=dict)
     path: dict = field(default_factory=dict)
     _potential_closed: sp.Expr = field(default=sp.S.Zero, repr=False)
     _potential_rest: sp.Expr = field(default=sp.S.Zero, repr=False)
@@ -328,11 +345,16 @@ def _reference_point(lo: sp.Expr, hi: sp.Expr) -> sp.Expr:
 
 
 def _interior_zeros(d: sp.Expr, x: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> list:
-    """Real zeros of a D polynomial in ``x`` that lie provably inside (lo, hi) (sympy's assumptions decide;
-    an undecidable zero is not reported). Non-polynomial D: not examined."""
-    if not d.is_polynomial(x):
-        return []
-    candidates = list(sp.roots(sp.Poly(d, x)))
+    """Zeros of D that lie provably inside (lo, hi) (sympy's assumptions decide; an undecidable zero is not
+    reported): the roots of a polynomial D; for another D, a finite ``solveset`` on the open interval, tried
+    when D has at most SIMPLIFY_OPS operations."""
+    if d.is_polynomial(x):
+        candidates = list(sp.roots(sp.Poly(d, x)))
+    elif small(d, SIMPLIFY_OPS):
+        found = attempt(sp.solveset, d, x, sp.Interval.open(lo, hi))
+        candidates = list(found) if isinstance(found, sp.FiniteSet) else []
+    else:
+        candidates = []
     inside = [r for r in candidates if r.is_real and sp.sympify(r > lo) == sp.true and sp.sympify(r < hi) == sp.true]
     return sorted(inside, key=sp.default_sort_key)
 
@@ -430,6 +452,16 @@ def _construct(a: sp.Expr, d: sp.Expr, x_user: sp.Symbol, lo: sp.Expr, hi: sp.Ex
         undecided = [str(b) for b, c in conditions.items() if c is None]
         path["normalisability"] = f"undecided at {', '.join(undecided)}" if undecided else "decided"
 
+    with stage("Feller boundary classification"):
+        boundary_cases, boundaries = {}, {}
+        for b, lower in ((lo, True), (hi, False)):
+            cases = feller_cases(a, d, x, b, lower, exponents[b])
+            boundary_cases[b] = None if cases is None else tuple((name, sub(c)) for name, c in cases)
+            boundaries[b] = cases[0][0] if cases is not None and len(cases) == 1 else None
+            notes.extend(_feller_notes(b, boundary_cases[b]))
+        undecided = [str(b) for b, c in boundary_cases.items() if c is None]
+        path["boundaries"] = f"undecided at {', '.join(undecided)}" if undecided else "decided"
+
     with stage("normalisation integral"):
         normalisation = None
         if normalisable in (sp.false, False):
@@ -454,7 +486,24 @@ def _construct(a: sp.Expr, d: sp.Expr, x_user: sp.Symbol, lo: sp.Expr, hi: sp.Ex
         closed_form=rest == 0, reference_point=x0, normalisation=sub(normalisation),
         normalised=sub(normalised), boundary_exponents={b: sub(k) for b, k in exponents.items()},
         boundary_conditions={b: sub(c) for b, c in conditions.items()},
-        normalisable=sub(normalisable), notes=notes, path=path, _potential_closed=sub(closed_int), _potential_rest=sub(rest))
+        normalisable=sub(normalisable), notes=notes, boundaries=boundaries, boundary_cases=boundary_cases,
+        path=path, _potential_closed=sub(closed_int), _potential_rest=sub(rest))
+
+
+def _feller_notes(b, cases) -> list[str]:
+    """What an exit or a regular endpoint means for the zero-flux density; an undecided one is said so."""
+    if cases is None:
+        return [f"Feller's classification of the boundary {b} is undecided"]
+    out = []
+    for name, cond in cases:
+        when = "" if cond in (sp.true, True) else f" when {cond}"
+        if name == "exit":
+            out.append(f"{b} is an exit boundary{when}: the process reaches it in finite time and is absorbed; "
+                       "its long-time law is a point mass there, not the zero-flux density (never normalisable there)")
+        elif name == "regular":
+            out.append(f"{b} is a regular boundary{when}: the process reaches it in finite time; the zero-flux "
+                       "density is its stationary law only if the boundary reflects (the SDE alone does not say)")
+    return out
 
 
 def _normalisation(unnormalised, x, lo, hi, normalisable) -> tuple[sp.Expr | None, str]:

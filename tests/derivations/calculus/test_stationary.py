@@ -304,7 +304,7 @@ def test_a_swallowed_timeout_still_raises_when_the_block_ends():
 
 def test_the_path_records_what_produced_each_part():
     sd = density((kappa * (theta - x), sigma ** 2 * x, x), (0, sp.oo))
-    assert sd.path == {"potential": "closed form", "normalisability": "decided",
+    assert sd.path == {"potential": "closed form", "normalisability": "decided", "boundaries": "decided",
                        "normalisation": "closed form (Gamma integral)"}
     hard = density(HARD)
     assert hard.path["potential"] == "quadrature (term -2*cos(x**2)*tanh(x): sympy.integrate gave up)"
@@ -344,6 +344,79 @@ def test_input_validation():
         sd.pdf({theta: 1, sigma: 1, "nu": 3})
     with pytest.raises(ParameterError, match="positive"):
         sd.pdf({theta: -1, sigma: 1})
+
+
+# --------------------------------------------------------------------------- Feller's boundary classification
+def test_cir_boundary_at_zero_follows_the_feller_condition():
+    """dx = κ(θ − x)dt + σ√x dW on (0, ∞): s ∝ x^(−2κθ/σ²) e^(2κx/σ²), m ∝ x^(2κθ/σ² − 1) e^(−2κx/σ²).
+    At 0, S = ∫s < ∞ iff 2κθ < σ² and M = ∫m < ∞ always: regular for 2κθ < σ², entrance for 2κθ ≥ σ²
+    (N ~ ∫ x^0 dx < ∞). At ∞, S = ∞, M < ∞ and N ~ ∫ dx/(2κx) = ∞: natural."""
+    sd = density((kappa * (theta - x), sigma ** 2 * x, x), (0, sp.oo))
+    regular, entrance = sp.Lt(kappa, sigma ** 2 / (2 * theta)), sp.Ge(kappa, sigma ** 2 / (2 * theta))
+    assert sd.boundary_cases[sp.S.Zero] == (("regular", regular), ("entrance", entrance))
+    assert sd.boundaries == {sp.S.Zero: None, sp.oo: "natural"}
+    for k_, th_, s_, expected in ((1, 1, 1, "entrance"), (1, 1, sp.sqrt(2), "entrance"), (1, 1, 2, "regular")):
+        values = {kappa: k_, theta: th_, sigma: s_}
+        assert [name for name, cond in sd.boundary_cases[0] if cond.subs(values) == sp.true] == [expected]
+    assert any("0 is a regular boundary when" in n and "reflects" in n for n in sd.notes)
+    numbers = stationary_density((2 - x, x, x), (0, sp.oo))  # 2κθ/σ² = 4
+    assert numbers.boundaries == {0: "entrance", sp.oo: "natural"} and numbers.normalisable == sp.true
+
+
+def test_ou_gbm_and_drifted_brownian_motion_boundaries():
+    # OU: s ∝ e^(θx²/σ²) grows, m decays, N ~ ∫ dx/(2θ|x|) = ∞ at ±∞: natural
+    assert density((-theta * x, sigma ** 2, x)).boundaries == {-sp.oo: "natural", sp.oo: "natural"}
+    # GBM: s ∝ x^(−2μ/σ²), m ∝ x^(2μ/σ² − 2), σ_s + σ_m = −2 at both ends: natural whatever μ
+    mu = sp.Symbol("mu", real=True)
+    gbm = stationary_density(ItoSDE(x, mu * x, sigma * x), domain=(0, sp.oo))
+    assert gbm.boundaries == {0: "natural", sp.oo: "natural"}
+    # dx = −dt + √2 dW on (0, ∞): s = e^x, m = e^(−x)/2 both integrable at 0 (regular: p = e^(−x) is the law of
+    # the reflected process), natural at ∞; the note says the density needs reflection at 0
+    bm = stationary_density((-1, 2, x), (0, sp.oo))
+    assert bm.boundaries == {0: "regular", sp.oo: "natural"}
+    assert bm.normalisable == sp.true and is_zero(bm.normalised - sp.exp(-x))
+    assert any("regular boundary" in n and "reflects" in n for n in bm.notes)
+
+
+def test_an_exit_boundary_is_never_normalisable():
+    """dx = −dt + √x dW on (0, ∞): s = x², S < ∞ at 0; m = x⁻³, M = ∞; Σ ~ ∫ x³·x⁻³ dx < ∞: exit. The process
+    is absorbed at 0 in finite time, so the zero-flux density x⁻³ is no law of it (and is not integrable)."""
+    sd = stationary_density((-1, x, x), (0, sp.oo))
+    assert sd.boundaries == {0: "exit", sp.oo: "natural"}
+    assert sd.normalisable == sp.false and sd.normalisation is None
+    assert any("exit boundary" in n and "absorbed" in n for n in sd.notes)
+    # with a parameter: dx = k(1 − x)dt + √x dW is exit at 0 exactly where it is not normalisable (k ≤ 0)
+    k = sp.Symbol("k", real=True)
+    sdk = stationary_density((k * (1 - x), x, x), (0, sp.oo))
+    cases = dict(sdk.boundary_cases[0])
+    assert set(cases) == {"regular", "exit", "entrance"}
+    for value in (-2, 0, sp.Rational(1, 4), 1):
+        exit_here = cases["exit"].subs(k, value) == sp.true
+        assert exit_here == (value <= 0)
+        assert sdk.normalisable.subs(k, value) == (sp.false if exit_here else sp.true)
+    assert sdk.boundaries[sp.oo] == "natural"
+
+
+def test_multiplicative_noise_zero_is_a_boundary_the_process_cannot_cross():
+    """The per-weight SDE of f = w²x (SGDModel: ℓ = ½(w²x − y)², y = s x + ε): A = 2sw − 2w³,
+    D = 4ηw²(σ² + 2(w² − s)²)/B. At 0, with c = Bs/(η(2s² + σ²)), s ~ w^(−c) and m ~ w^(c − 2): exponents
+    summing to −2, so Σ = N = ∞ whatever c: natural (neither reached nor left). At ∞ the cubic drift brings the
+    process down from infinity (S = ∞, N < ∞): entrance."""
+    w = sp.Symbol("w", real=True)
+    B = sp.Symbol("B", positive=True)
+    drift, diffusion = 2 * theta * w - 2 * w ** 3, 4 * eta * w ** 2 * (sigma ** 2 + 2 * (w ** 2 - theta) ** 2) / B
+    with pytest.raises(ParameterError, match="vanishes inside the domain, at w = 0"):
+        stationary_density((drift, diffusion, w))
+    sd = density((drift, diffusion, w), (0, sp.oo))
+    assert sd.boundaries == {0: "natural", sp.oo: "entrance"}
+    assert sd.normalisable == sp.Gt(B, eta * (2 * theta ** 2 + sigma ** 2) / theta)
+
+
+def test_interior_zeros_of_a_non_polynomial_diffusion_are_refused():
+    with pytest.raises(ParameterError, match=r"at x = 0.*domain=\(0, oo\)"):
+        stationary_density((-x, x ** 2 * sp.exp(x), x))
+    with pytest.raises(ParameterError, match=r"at x = -pi/2.*domain=\(-3, -pi/2\)"):
+        stationary_density((-x, 1 + sp.sin(x), x), (-3, 0))
 
 
 # --------------------------------------------------------------------------- generic battery
