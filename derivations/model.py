@@ -8,11 +8,15 @@ SGD w_{k+1} = w_k − η ĝ_k with ĝ_k the minibatch-mean gradient; continuum t
 κ the minibatch noise scale (1/B with replacement and online, (P − B)/(B(P − 1)) without replacement;
 ``derivations.conventions.minibatch_noise_scale``).
 
-Data model: inputs x ~ N(μ, Σ_x) (default N(0, I): whitened), labels y = f*(x) + ε with ε ~ N(0, σ²)
-independent of x. Expectations over (x, ε) are exact by Isserlis' theorem when the per-sample gradient
-(after y → f*(x) + ε) is a polynomial in the Gaussian variables; otherwise a *stated* numeric fallback
-(tensor-product Gauss–Hermite quadrature, opt-in with ``fallback="gauss_hermite"``) replaces them: it is
-logged, flagged (``model.exact is False``, ``model.method``) and written into the derivation's assumptions.
+Data model: inputs x ~ N(μ, Σ_x) (default N(0, I): whitened); labels either regression ones, y = f*(x) + ε with
+ε ~ N(0, σ²) independent of x (``labels="gaussian"``), or classification ones, y ∈ {−1, +1} with
+P(y = +1 | x) = ρ(f*(x)) (``labels="bernoulli"``; ρ the logistic function, or the step function for the
+noise-free y = sign f*(x)). Expectations over (x, ε) are exact by Isserlis' theorem when the per-sample gradient
+(after y → f*(x) + ε) is a polynomial in the Gaussian variables. Otherwise (opt-in with ``fallback="quadrature"``)
+each expectation keeps the directions it is not polynomial in as a displayed integral
+(``derivations.calculus.gaussian_integral``), computed by adaptive cubature with an error estimate
+(:meth:`SGDModel.evaluate`): flagged (``model.exact is False``, ``model.method == "quadrature"``), logged and
+written into the derivation's assumptions.
 
 Noise factor. In the polynomial case g − E g = J(w) (ψ − E ψ) with ψ the Gaussian monomials that occur in
 g and J their coefficients, so C = J M Jᵀ with M = Cov ψ independent of w. The SDE uses the noise
@@ -27,13 +31,12 @@ Models are built from sympy objects only: strings are refused (never ``sympify``
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 import numbers
 from typing import Mapping, Sequence
 
+import numpy as np
 import sympy as sp
-from sympy.integrals.quadrature import gauss_hermite
 
 from derivations.sgd import B as B_SYMBOL
 from derivations.sgd import P as P_SYMBOL
@@ -42,7 +45,9 @@ from derivations.sgd import kappa as KAPPA_SYMBOL
 from derivations.sgd import sgd_sde
 from derivations.derivation import Derivation
 from derivations.errors import ParameterError
+from derivations.calculus import gaussian_integral
 from derivations.calculus.gaussian import gaussian_expectation, noise_covariance
+from derivations.errors import QuadratureError
 from derivations.conventions import IID_SAMPLING, minibatch_noise_scale
 from derivations.calculus.linear_sde import lyapunov_solve
 from derivations.references import ISSERLIS_1918, LI_TAI_E_2017
@@ -53,7 +58,9 @@ __all__ = ["SGDModel", "FALLBACKS", "matrix_equation"]
 
 log = logging.getLogger(__name__)
 
-FALLBACKS = (None, "gauss_hermite")
+FALLBACKS = (None, "quadrature")
+LABELS = ("gaussian", "bernoulli")
+LINKS = {"logistic": lambda f: 1 / (1 + sp.exp(-f)), "step": sp.Heaviside}
 
 
 # =========================================================================== input validation
@@ -114,27 +121,7 @@ def _check_batch(batch_size, sampling: str, n_samples) -> tuple[sp.Expr, sp.Expr
 def matrix_equation(name: str, matrix: sp.Matrix) -> sp.Equality:
     """``name = matrix`` as a displayable equation (a plain Symbol = Matrix would evaluate to False)."""
     matrix = sp.Matrix(matrix)
-    return sp.Eq(sp.MatrixSymbol(name, *matrix.shape), matrix)
-
-
-# =========================================================================== Gauss–Hermite fallback
-@functools.lru_cache(maxsize=16)
-def _standard_normal_rule(order: int) -> tuple[tuple[sp.Float, ...], tuple[sp.Float, ...]]:
-    """Nodes z_i and weights ω_i with Σ ω_i f(z_i) ≈ E f(Z), Z ~ N(0, 1) (exact for polynomials of degree < 2·order)."""
-    nodes, weights = gauss_hermite(order, 20)  # weight exp(−x²): z = √2 x, ω = w / √π
-    return (tuple(sp.sqrt(2) * x for x in nodes), tuple(w / sp.sqrt(sp.pi) for w in weights))
-
-
-def _quadrature_expectation(expr, variables, mean, cov_root, order: int) -> sp.Expr:
-    """E[expr] for ξ = μ + L z, z ~ N(0, I), by the tensor-product Gauss–Hermite rule of ``order`` nodes per axis."""
-    nodes, weights = _standard_normal_rule(order)
-    total = []
-    for idx in itertools.product(range(order), repeat=len(variables)):
-        z = sp.Matrix([nodes[i] for i in idx])
-        xi = mean + cov_root * z
-        weight = sp.Mul(*[weights[i] for i in idx])
-        total.append(weight * expr.subs(dict(zip(variables, xi)), simultaneous=True))
-    return sp.Add(*total)
+    return sp.Eq(sp.MatrixSymbol(name, *matrix.shape), matrix, evaluate=False)
 
 
 # =========================================================================== the model
@@ -149,26 +136,30 @@ class SGDModel:
         the trained parameters: sympy Symbols or a sympy Matrix of them; each must occur in ``loss``.
     inputs:
         the Gaussian input symbols x (one or several), x ~ N(``input_mean``, ``input_cov``); default N(0, I).
-    target, teacher, noise_std:
-        the label symbol y of ``loss`` and its law y = ``teacher``(x) + ε, ε ~ N(0, ``noise_std``²) independent
-        of x. ``target`` may be omitted for a loss without labels.
+    target, teacher, noise_std, labels, link:
+        the label symbol y of ``loss`` and its law: ``labels="gaussian"`` (default) y = ``teacher``(x) + ε,
+        ε ~ N(0, ``noise_std``²) independent of x; ``labels="bernoulli"``: y ∈ {−1, +1} with
+        P(y = +1 | x) = ρ(``teacher``(x)), ρ = ``link`` ("logistic": 1/(1 + e^{−f}); "step": Heaviside, i.e. the
+        noise-free y = sign f*(x)). ``target`` may be omitted for a loss without labels.
     parameters:
         constants of ``loss`` that are neither weights nor data (e.g. a regularisation strength). Every
         other symbol of ``loss`` must be a weight, an input or the target: a data symbol without a
         distribution is an error, not a silently constant.
     fallback:
         ``None`` (default): a gradient that is not polynomial in the Gaussian variables raises ParameterError;
-        ``"gauss_hermite"``: expectations by the tensor-product Gauss–Hermite rule with ``quadrature_order``
-        nodes per Gaussian variable (stated in ``notes``, ``exact = False`` and the derivation's assumptions).
+        ``"quadrature"``: such expectations are kept as integrals over the whitened directions they are not
+        polynomial in (shown in the LaTeX) and computed with an error estimate by :meth:`evaluate` (stated in
+        ``notes``, ``exact = False`` and the derivation's assumptions). Bernoulli labels need it.
 
     Attributes: ``weights`` (column Matrix), ``inputs``, ``gaussian_variables`` (inputs, then ε),
     ``per_sample_gradient`` g(w; x, y), ``gradient`` g(w; x, ε) after y → f*(x) + ε, ``mean_gradient`` ∇L,
-    ``noise_covariance`` C(w), ``exact``, ``method`` ("isserlis" or "gauss_hermite"), ``notes``, ``parameters``.
+    ``noise_covariance`` C(w), ``exact``, ``method`` ("isserlis" or "quadrature"), ``notes``, ``parameters``,
+    ``label_probability`` ρ(f*(x)) for Bernoulli labels (else None).
     """
 
     def __init__(self, loss, weights, inputs, *, target: sp.Symbol | None = None, teacher=None, noise_std=0,
-                 input_mean=None, input_cov=None, parameters: Sequence[sp.Symbol] = (), fallback: str | None = None,
-                 quadrature_order: int = 12, name: str = "user.model"):
+                 labels: str = "gaussian", link: str = "logistic", input_mean=None, input_cov=None,
+                 parameters: Sequence[sp.Symbol] = (), fallback: str | None = None, name: str = "user.model"):
         self.loss = _as_expr("loss", loss)
         self.name = name
         w = _as_symbols("weights", weights)
@@ -180,11 +171,13 @@ class SGDModel:
         if missing:
             raise ParameterError(f"weight(s) {missing} do not appear in the loss {self.loss}")
         if fallback not in FALLBACKS:
-            raise ParameterError(f"fallback must be None or 'gauss_hermite', got {fallback!r}")
-        if isinstance(quadrature_order, bool) or not isinstance(quadrature_order, int) or quadrature_order < 2:
-            raise ParameterError(f"quadrature_order must be an integer >= 2, got {quadrature_order!r}")
+            raise ParameterError(f"fallback must be None or 'quadrature', got {fallback!r}")
+        if labels not in LABELS:
+            raise ParameterError(f"labels must be 'gaussian' or 'bernoulli', got {labels!r}")
+        if link not in LINKS:
+            raise ParameterError(f"link must be one of {sorted(LINKS)}, got {link!r}")
         self.weights, self.inputs = sp.Matrix(w), x
-        self.fallback, self.quadrature_order = fallback, quadrature_order
+        self.fallback, self.labels, self.link = fallback, labels, link
 
         # ---- labels
         if target is not None and not isinstance(target, sp.Symbol):
@@ -203,6 +196,11 @@ class SGDModel:
             raise ParameterError(f"noise_std (σ) must be >= 0, got {noise_std}")
         if self.teacher is not None and self.teacher.has(*w):
             raise ParameterError(f"the teacher {self.teacher} depends on the weights")
+        if labels == "bernoulli" and not self.noise_std.is_zero:
+            raise ParameterError("Bernoulli labels take no noise_std: their randomness is P(y = +1 | x) = "
+                                 "link(teacher(x)) (use link='step' for noise-free labels y = sign teacher(x))")
+        if labels == "bernoulli" and target is None:
+            raise ParameterError("labels='bernoulli' needs the label symbol: pass target= and teacher=")
 
         # ---- input distribution
         n_in = len(x)
@@ -241,56 +239,88 @@ class SGDModel:
         used = self.loss.free_symbols | (self.teacher.free_symbols if self.teacher is not None else set()) | dist_syms
         eps = sp.Symbol("epsilon", real=True)
         self.label_noise = eps if eps not in used | self.noise_std.free_symbols else sp.Dummy("epsilon", real=True)
-        has_noise = target is not None and self.loss.has(target) and not self.noise_std.is_zero
+        has_noise = (labels == "gaussian" and target is not None and self.loss.has(target)
+                     and not self.noise_std.is_zero)
         self.gaussian_variables = list(x) + ([self.label_noise] if has_noise else [])
         self._mean = self.input_mean.col_join(sp.zeros(1, 1)) if has_noise else self.input_mean
         self._cov = sp.diag(self.input_cov, sp.Matrix([[self.noise_std ** 2]])) if has_noise else self.input_cov
 
         self.per_sample_gradient = sp.Matrix([sp.diff(self.loss, wi) for wi in w])
         label = {}
-        if target is not None:
+        if target is not None and labels == "gaussian":
             label = {target: self.teacher + (self.label_noise if has_noise else 0)}
         self.gradient = self.per_sample_gradient.subs(label)
+        self.label_probability = LINKS[link](self.teacher) if labels == "bernoulli" else None
+        teacher_syms = self.teacher.free_symbols if self.teacher is not None else set()
         self.parameters = tuple(sorted((self.loss.free_symbols | self.gradient.free_symbols | dist_syms
-                                        | self.noise_std.free_symbols) - set(w) - set(x)
+                                        | self.noise_std.free_symbols | teacher_syms) - set(w) - set(x)
                                        - {self.label_noise} - ({target} if target else set()), key=str))
         self.notes: list[str] = []
-        self.exact = all(gi.is_polynomial(*self.gaussian_variables) for gi in self.gradient)
+        # Bernoulli labels average to ρ(f*(x)) h(+1) + (1 − ρ) h(−1): never a Gaussian polynomial
+        self.exact = labels == "gaussian" and all(gi.is_polynomial(*self.gaussian_variables) for gi in self.gradient)
         if self.exact:
             self.method = "isserlis"
         elif fallback is None:
             raise ParameterError(
                 f"the per-sample gradient {list(self.gradient)} is not a polynomial in the Gaussian variables "
-                f"{self.gaussian_variables}: its Gaussian expectations have no Isserlis form. Pass "
-                "fallback='gauss_hermite' to accept a stated numeric quadrature")
+                f"{self.gaussian_variables}{' under Bernoulli labels' if labels == 'bernoulli' else ''}: its Gaussian "
+                "expectations have no Isserlis form. Pass fallback='quadrature' to keep them as integrals "
+                "computed with an error estimate")
         else:
-            self.method = "gauss_hermite"
-            note = (f"non-polynomial gradient: E[g] and C(w) by tensor-product Gauss-Hermite quadrature with "
-                    f"{quadrature_order} nodes per Gaussian variable ({quadrature_order ** len(self.gaussian_variables)} "
-                    "nodes; exact for polynomials of degree < 2*order, an approximation otherwise)")
+            self.method = "quadrature"
+            note = ("non-polynomial gradient: E[g] and C(w) keep the directions they are not polynomial in as "
+                    "integrals against the standard normal density, computed by adaptive cubature with an error "
+                    "estimate (SGDModel.evaluate)")
             self.notes.append(note)
             log.warning("%s: %s", name, note)
 
     # ------------------------------------------------------------------ expectations
+    def _label_average(self, expr: sp.Expr) -> sp.Expr:
+        """E over the label given the inputs: y → f*(x) + ε (Gaussian), ρ h(+1) + (1 − ρ) h(−1) (Bernoulli)."""
+        if self.target is None or not expr.has(self.target):
+            return expr
+        if self.labels == "bernoulli":
+            rho = self.label_probability
+            return rho * expr.subs(self.target, 1) + (1 - rho) * expr.subs(self.target, -1)
+        noise = self.label_noise if self.label_noise in self.gaussian_variables else 0
+        return expr.subs(self.target, self.teacher + noise)
+
     def expectation(self, expr) -> sp.Expr:
-        """E over the data model of an expression in (w, x, ε): Isserlis when polynomial, else the fallback."""
-        expr = _as_expr("expr", expr)
-        if self.target is not None and expr.has(self.target):
-            expr = expr.subs(self.target, self.teacher + (self.label_noise if self.label_noise in self.gaussian_variables else 0))
+        """E over the data model of an expression in (w, x, y or ε): exact (Isserlis) when it is a Gaussian
+        polynomial, else with its non-polynomial directions as displayed integrals (``fallback="quadrature"``)."""
+        expr = self._label_average(_as_expr("expr", expr))
         if expr.is_polynomial(*self.gaussian_variables):
             return gaussian_expectation(expr, self.gaussian_variables, self._mean, self._cov)
         if self.fallback is None:
             raise ParameterError(f"E[{expr}] is not a Gaussian polynomial moment and fallback=None")
-        return _quadrature_expectation(expr, self.gaussian_variables, self._mean, self._cov_root, self.quadrature_order)
+        return gaussian_integral.expectation(expr, self.gaussian_variables, self._mean, self._cov)
 
-    @functools.cached_property
-    def _cov_root(self) -> sp.Matrix:
-        return self._cov.cholesky(hermitian=False)
+    def numeric_values(self, values: Mapping) -> dict:
+        """{symbol: number} from ``values`` keyed by symbols or names: the weights, η, B, κ and the parameters."""
+        known = list(self.weights) + [ETA_SYMBOL, B_SYMBOL, KAPPA_SYMBOL, P_SYMBOL] + list(self.parameters)
+        by_name = {str(s): s for s in known}
+        out = {}
+        for key, val in dict(values).items():
+            sym = key if key in known else by_name.get(str(key))
+            if sym is None:
+                raise ParameterError(f"unknown symbol {key!r}: expected one of {sorted(by_name)}")
+            if isinstance(val, str):
+                raise ParameterError(f"the value of {sym} must be a number, got the string {val!r}")
+            out[sym] = _as_expr(str(sym), val)
+        return out
+
+    def evaluate(self, expr, values: Mapping, *, rtol: float = 1e-10, atol: float = 1e-13):
+        """``expr`` (an expression or matrix of this model: ``mean_gradient``, ``noise_covariance``, …) at
+        ``values`` (by symbol or name) as a :class:`~derivations.calculus.gaussian_integral.NumericValue`:
+        the number and an estimate of its error (zero for exact parts; QuadratureError if an integral does not
+        reach ``atol + rtol·|I|``)."""
+        return gaussian_integral.evaluate(expr, self.numeric_values(values), rtol=rtol, atol=atol)
 
     @functools.cached_property
     def mean_gradient(self) -> sp.Matrix:
         """∇L(w) = E g (column)."""
-        return self.gradient.applyfunc(self.expectation).applyfunc(sp.expand)
+        mean = self.gradient.applyfunc(self.expectation)
+        return mean.applyfunc(sp.expand) if self.exact else mean  # expanding would undo the integrands' factoring
 
     @functools.cached_property
     def noise_covariance(self) -> sp.Matrix:
@@ -298,7 +328,8 @@ class SGDModel:
         if self.exact:
             return noise_covariance(self.gradient, self.gaussian_variables, self._mean, self._cov)
         n = self.weights.shape[0]
-        second = sp.Matrix(n, n, lambda i, j: self.expectation(self.gradient[i] * self.gradient[j]))
+        g = self.per_sample_gradient  # the label average acts on the product (y² = 1 for Bernoulli labels)
+        second = sp.Matrix(n, n, lambda i, j: self.expectation(g[i] * g[j]))
         return second - self.mean_gradient * self.mean_gradient.T
 
     @functools.cached_property
@@ -319,7 +350,7 @@ class SGDModel:
 
     @functools.cached_property
     def _noise_root(self) -> sp.Matrix:
-        """G₀ with G₀ G₀ᵀ = C: J M^{1/2} (polynomial case) or a Cholesky factor of C (fallback)."""
+        """G₀ with G₀ G₀ᵀ = C: J M^{1/2} (polynomial case) or a Cholesky factor of C (quadrature)."""
         if self.exact:
             J, _, M = self.noise_factor
             if M.shape == (0, 0):
@@ -378,16 +409,20 @@ class SGDModel:
         return stationary_density(sde, _domain_of(sde.state[0]) if domain is None else domain, time_budget=time_budget)
 
     def lyapunov_covariance(self, fixed_point: Mapping, sampling: str = "with_replacement", eta=ETA_SYMBOL,
-                            batch_size=B_SYMBOL, n_samples=None) -> sp.Matrix:
+                            batch_size=B_SYMBOL, n_samples=None, values: Mapping | None = None):
         """Linearised (OU) stationary covariance near w*: A Σ + Σ Aᵀ = ηκ C(w*), A = ∂∇L/∂w at w*.
 
-        ``fixed_point`` maps every weight to its value; ∇L(w*) must vanish.
+        ``fixed_point`` maps every weight to its value; ∇L(w*) must vanish. Exact models return a sympy Matrix.
+        Quadrature models need numbers (``fixed_point``, η, B and ``values`` for the model's parameters) and
+        return a ``NumericValue`` whose ``error`` bounds the first-order effect of the integrals' errors.
         """
         eta = _check_eta(eta)
         kappa = self.minibatch_scale(sampling, batch_size, n_samples)
         point = dict(fixed_point)
         if set(point) != set(self.weights):
             raise ParameterError(f"fixed_point must give every weight {list(self.weights)}, got {list(point)}")
+        if not self.exact:
+            return self._numeric_lyapunov(point, eta * kappa, values or {})
         residual = self.mean_gradient.subs(point).applyfunc(sp.simplify)
         if any(r != 0 for r in residual):
             raise ParameterError(f"{point} is not a fixed point: the mean gradient there is {list(residual)}")
@@ -402,6 +437,30 @@ class SGDModel:
                                      f"{ev} (needs > 0 for a stationary covariance; on a manifold of minima restrict "
                                      "the model to the non-degenerate directions)")
         return lyapunov_solve(A, eta * kappa * self.noise_covariance.subs(point))
+
+    def _numeric_lyapunov(self, point: dict, scale: sp.Expr, values: Mapping):
+        """A Σ + Σ Aᵀ = Q at numbers, with the first-order error bound
+        ‖δΣ‖_F ≤ ‖𝓛⁻¹‖₂ (‖δQ‖_F + 2 ‖δA‖_F ‖Σ‖₂), 𝓛 = I ⊗ A + A ⊗ I (scipy.linalg.solve_continuous_lyapunov)."""
+        from scipy.linalg import solve_continuous_lyapunov
+
+        at = {**self.numeric_values(values), **point}
+        residual = self.evaluate(self.mean_gradient, at)
+        if np.any(np.abs(residual.value) > 1e-8 + 5 * residual.error):
+            raise ParameterError(f"{point} is not a fixed point: the mean gradient there is {residual.value.ravel()} "
+                                 f"(± {residual.error.ravel()}; |grad L| <= 1e-8 needed)")
+        A = self.evaluate(self.mean_gradient.jacobian(self.weights), at)
+        Q = self.evaluate(scale * self.noise_covariance, at)
+        a = (A.value + A.value.T) / 2  # the Hessian of L: symmetric up to quadrature error
+        lowest = float(np.linalg.eigvalsh(a)[0])
+        if lowest <= np.linalg.norm(A.error):
+            raise ParameterError(f"{point} is not a provably stable fixed point: the Hessian of L there has the "
+                                 f"eigenvalue {lowest:.6g} (quadrature error {np.linalg.norm(A.error):.2g}; needs > 0)")
+        sigma = solve_continuous_lyapunov(a, Q.value)
+        n = a.shape[0]
+        inverse_norm = 1 / np.linalg.svd(np.kron(np.eye(n), a) + np.kron(a, np.eye(n)), compute_uv=False)[-1]
+        bound = inverse_norm * (np.linalg.norm(Q.error) + 2 * np.linalg.norm(A.error) * np.linalg.norm(sigma, 2))
+        return gaussian_integral.NumericValue(sigma, np.full_like(sigma, bound), A.integrals + Q.integrals,
+                                              "cubature + scipy.linalg.solve_continuous_lyapunov")
 
     # ------------------------------------------------------------------ derivation
     def derivation(self, sampling: str | None = None) -> Derivation:
@@ -418,15 +477,19 @@ class SGDModel:
             "SGD $w_{k+1} = w_k - \\eta \\hat g_k$, continuum time $t = \\eta k$, It\\^o calculus; the SDE is a weak "
             "first-order approximation (errors $O(\\eta)$).",
         ]
-        if self.target is not None:
+        if self.labels == "bernoulli":
+            assumptions.insert(1, f"Labels ${sp.latex(self.target)} \\in \\{{-1, +1\\}}$ with $P({sp.latex(self.target)} = +1 "
+                                  f"\\mid x) = {sp.latex(self.label_probability)}$ ({self.link} link).")
+        elif self.target is not None:
             assumptions.insert(1, f"Labels ${sp.latex(self.target)} = {sp.latex(self.teacher)} + "
                                   f"{sp.latex(self.label_noise)}$, ${sp.latex(self.label_noise)} \\sim N(0, "
                                   f"{sp.latex(self.noise_std ** 2)})$ independent of the inputs.")
         if self.exact:
             assumptions.append("Expectations exact by Isserlis' theorem (the gradient is polynomial in the Gaussian variables).")
         else:
-            assumptions.append(f"NUMERIC FALLBACK: the gradient is not polynomial in the Gaussian variables; expectations "
-                               f"by Gauss--Hermite quadrature with {self.quadrature_order} nodes per variable (approximate).")
+            assumptions.append("The gradient is not polynomial in the Gaussian variables: after whitening ($z \\sim N(0, I)$) "
+                               "the polynomial directions are integrated exactly and the others are kept as the integrals "
+                               "shown, computed by adaptive cubature with an error estimate (SGDModel.evaluate).")
         kappa, dt = KAPPA_SYMBOL, sp.Symbol("dt", positive=True)
         G = self._noise_root
         dW = sp.Matrix([sp.Symbol(f"dW_{i + 1}") for i in range(G.shape[1])])
@@ -444,11 +507,11 @@ class SGDModel:
             references=(ISSERLIS_1918, LI_TAI_E_2017))
         d.step("Per-sample loss $\\ell(w; x, y)$.", sp.Eq(sp.Symbol(r"\ell"), self.loss))
         d.step("Per-sample gradient $g = \\partial \\ell / \\partial w$.", sp.Eq(sp.Matrix(grad_syms), self.per_sample_gradient))
-        if self.target is not None:
+        if self.labels == "gaussian" and self.target is not None:
             d.step("Labels from the data model.", sp.Eq(self.target, self.teacher + (
                 self.label_noise if self.label_noise in self.gaussian_variables else 0)))
             d.step("Gradient in the Gaussian variables.", sp.Eq(sp.Matrix(grad_syms), self.gradient))
-        how = "Isserlis' theorem" if self.exact else "Gauss--Hermite quadrature (numeric fallback)"
+        how = "Isserlis' theorem" if self.exact else "label average; integrals over the non-polynomial directions"
         d.step(f"Mean gradient $\\nabla L = E g$ ({how}).", matrix_equation(r"\nabla L", self.mean_gradient))
         C = self.noise_covariance
         d.step(f"Noise covariance $C = E[g g^T] - \\nabla L \\nabla L^T$ ({how}).",

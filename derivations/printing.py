@@ -20,6 +20,7 @@ import re
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
 
 LINE = 72              # characters of printed math that fit a display line inside a list item
 _MARKUP = re.compile(r"[\\{}()\[\]|]")
@@ -74,7 +75,18 @@ class Printer(LatexPrinter):
         return self._with_differentials_last(expr, super()._print_Mul)
 
     def _print_MatMul(self, expr):
-        return self._with_differentials_last(expr, super()._print_MatMul)
+        return self._with_differentials_last(expr, self._matmul)
+
+    def _matmul(self, expr) -> str:
+        """sympy's MatMul layout, the sign read off the leading number: sympy's own printer decides it with
+        ``-expr``, whose ``doit()`` would try to evaluate every ``Integral`` among the factors."""
+        args = list(expr.args)
+        sign = ""
+        if args[0].is_Number and args[0].is_extended_negative:
+            sign, args = "- ", (args[1:] if args[0] == -1 else [-args[0], *args[1:]])
+        level = PRECEDENCE["Mul"]
+        return sign + " ".join(self._print(a) if isinstance(a, sp.Mul) else self.parenthesize(a, level, False)
+                               for a in args)
 
 
 def join_terms(terms: list[tuple[str, str]]) -> str:

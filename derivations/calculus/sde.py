@@ -18,6 +18,17 @@ from derivations.errors import ParameterError
 
 __all__ = ["SDE", "ItoSDE", "StratonovichSDE"]
 
+_SIMPLIFY_OPS = 400  # coefficients above this size (count_ops) are left as they are: a work bound, deterministic
+
+
+def _tidy(expr: sp.Expr) -> sp.Expr:
+    """``sp.simplify`` within a work bound. Coefficients holding an unevaluated ``Integral`` (Gaussian expectations
+    of non-polynomial models) or larger than ``_SIMPLIFY_OPS`` operations are returned unchanged: simplify's
+    cost on them is unbounded (and may try to evaluate the integrals), and what it would change is their form."""
+    if expr.has(sp.Integral) or sp.count_ops(expr) > _SIMPLIFY_OPS:
+        return expr
+    return sp.simplify(expr)
+
 
 def _column(x) -> sp.Matrix:
     if isinstance(x, sp.MatrixBase):
@@ -76,7 +87,7 @@ class SDE:
     @property
     def diffusion_matrix(self) -> sp.Matrix:
         """D = G Q Gᵀ: the infinitesimal covariance, E[dX dXᵀ | X] = D dt."""
-        return (self.noise * self.wiener_covariance * self.noise.T).applyfunc(sp.simplify)
+        return (self.noise * self.wiener_covariance * self.noise.T).applyfunc(_tidy)
 
     @property
     def is_scalar(self) -> bool:
@@ -104,7 +115,7 @@ class SDE:
                     if q[j, l] == 0:
                         continue
                     acc += q[j, l] * sum(self.noise[k, l] * sp.diff(self.noise[i, j], self.state[k]) for k in range(n))
-            out[i] = sp.simplify(acc / 2)
+            out[i] = _tidy(acc / 2)
         return out
 
     def subs(self, *args, **kwargs):
@@ -163,13 +174,13 @@ class ItoSDE(SDE):
         noise = jac * self.noise
         if inverse:
             drift, noise = drift.subs(inverse), noise.subs(inverse)
-        drift = drift.applyfunc(lambda e: sp.simplify(sp.powsimp(sp.expand_power_base(e, force=False))))
-        noise = noise.applyfunc(sp.simplify)
+        drift = drift.applyfunc(lambda e: _tidy(sp.powsimp(sp.expand_power_base(e, force=False))))
+        noise = noise.applyfunc(_tidy)
         return ItoSDE(new, drift, noise, self.wiener_covariance, self.time)
 
     def to_stratonovich(self) -> "StratonovichSDE":
         """Same process in Stratonovich form: drift a − ½ Σ Q_jl G_kl ∂_k G_ij, same G."""
-        return StratonovichSDE(self.state, (self.drift - self._correction()).applyfunc(sp.simplify),
+        return StratonovichSDE(self.state, (self.drift - self._correction()).applyfunc(_tidy),
                                self.noise, self.wiener_covariance, self.time)
 
     @classmethod
@@ -184,5 +195,5 @@ class StratonovichSDE(SDE):
 
     def to_ito(self) -> ItoSDE:
         """Same process in Itô form: drift a + ½ Σ Q_jl G_kl ∂_k G_ij, same G."""
-        return ItoSDE(self.state, (self.drift + self._correction()).applyfunc(sp.simplify),
+        return ItoSDE(self.state, (self.drift + self._correction()).applyfunc(_tidy),
                       self.noise, self.wiener_covariance, self.time)

@@ -3,7 +3,8 @@
 - :class:`UserModel` — the per-sample gradient g(w; x, y) lambdified once (``cse=True``) and evaluated on
   arrays (R, B) at once: no Python loop over replicas or samples. Implements the engine's model interface
   (``n_params``, ``minibatch_gradient``, ``per_sample_gradients``).
-- :class:`UserData` — the model's data law, x ~ N(μ, Σ_x), y = f*(x) + ε, ε ~ N(0, σ²): fresh samples for
+- :class:`UserData` — the model's data law, x ~ N(μ, Σ_x), y = f*(x) + ε, ε ~ N(0, σ²) (or Bernoulli labels
+  y = ±1 with P(y = +1 | x) = ρ(f*(x))): fresh samples for
   ``sampling="online"`` or a fixed sample set via ``.dataset(P, seed)``.
 - :func:`verify` — a symbolic prediction (stationary mean, time-dependent mean E f(w(t)) with t = ηk, or a
   1-D stationary density) against direct minibatch SGD, with a negative control, as a ``CheckResult``.
@@ -21,6 +22,7 @@ from typing import Callable, Mapping
 import numpy as np
 import sympy as sp
 
+from derivations.calculus.gaussian_integral import NumericValue, evaluate
 from derivations.model import SGDModel
 from derivations.calculus.stationary import StationaryDensity
 
@@ -101,7 +103,8 @@ class UserModel:
 
 @dataclass(frozen=True)
 class UserData(GaussianTeacher):
-    """The data law of an SGDModel: x ~ N(``input_mean``, ``input_cov``), y = ``label``(x) + ε, ε ~ N(0, σ²).
+    """The data law of an SGDModel: x ~ N(``input_mean``, ``input_cov``), y = ``label``(x) + ε, ε ~ N(0, σ²), or
+    with ``probability`` given, Bernoulli labels y = +1 with probability ``probability``(x), else −1.
 
     A :class:`~numerics.engine.data.GaussianTeacher` (the replica engine's online data model) whose labels come from
     the user's teacher expression: the inherited linear ``teacher`` vector is zero and unused.
@@ -109,6 +112,7 @@ class UserData(GaussianTeacher):
 
     label: Callable[..., np.ndarray] | None = None
     input_mean: np.ndarray | None = None
+    probability: Callable[..., np.ndarray] | None = None
 
     def sample(self, rng: np.random.Generator, shape: tuple[int, ...]):
         """Fresh inputs (*shape, N) and labels ``shape``."""
@@ -117,6 +121,9 @@ class UserData(GaussianTeacher):
             X = X @ self._chol.T
         if self.input_mean is not None:
             X = X + self.input_mean
+        if self.probability is not None:
+            p = np.broadcast_to(self.probability(*np.moveaxis(X, -1, 0)), shape)
+            return X, np.where(rng.random(shape) < p, 1.0, -1.0)
         y = np.broadcast_to(self.label(*np.moveaxis(X, -1, 0)), shape).astype(float)
         if self.noise_std > 0:
             y = y + self.noise_std * rng.standard_normal(shape)
@@ -133,8 +140,10 @@ def compile_model(model: SGDModel, parameters: Mapping | None = None) -> tuple[U
     teacher = model.teacher.subs(values) if model.teacher is not None else sp.Integer(0)
     label = sp.lambdify(list(model.inputs), teacher, modules="numpy")
     sigma = _numeric(model.noise_std, values, "noise_std")
+    probability = (None if model.label_probability is None else
+                   sp.lambdify(list(model.inputs), model.label_probability.subs(values), modules="numpy"))
     data = UserData(np.zeros(n), sigma, None if np.array_equal(cov, np.eye(n)) else cov, label=label,
-                    input_mean=None if not mean.any() else mean)
+                    input_mean=None if not mean.any() else mean, probability=probability)
     return engine, data
 
 
@@ -163,6 +172,8 @@ def _prediction(model: SGDModel, expected, values: dict, time: sp.Symbol, what: 
         return _Prediction("density", None, expected.cdf)
     if isinstance(expected, str):
         raise ParameterError(f"{what} must be a sympy expression, a number or a density, not a string")
+    if isinstance(expected, NumericValue):  # a quadrature result (its error is far below any Monte Carlo one)
+        expected = np.asarray(expected.value, dtype=float)
     expr = sp.sympify(expected) if isinstance(expected, (int, float)) else expected
     if isinstance(expr, (list, tuple)) or (isinstance(expr, np.ndarray) and expr.dtype != object):
         expr = sp.Matrix(expr)
@@ -179,6 +190,8 @@ def _prediction(model: SGDModel, expected, values: dict, time: sp.Symbol, what: 
         f = sp.lambdify(time, flat, modules="numpy")
         return _Prediction("trajectory", lambda t: np.stack([np.broadcast_to(v, np.shape(t)) for v in f(t)], axis=-1),
                            size=len(flat))
+    if expr.has(sp.Integral):  # Gaussian expectations of a quadrature model, to rtol 1e-10 (QuadratureError if not)
+        return _Prediction("stationary", np.ravel(evaluate(sp.Matrix(flat)).value), size=len(flat))
     return _Prediction("stationary", np.array([float(v) for v in flat]), size=len(flat))
 
 

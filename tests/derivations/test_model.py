@@ -1,7 +1,10 @@
 """SGDModel: built-in models come out of the same path (symbolic equality), SDEs, densities, bad input."""
 
 import logging
+import time
 
+import mpmath
+import numpy as np
 import pytest
 import sympy as sp
 
@@ -161,19 +164,95 @@ def test_law_of_balance_is_derived_through_the_model():
     assert "\\section" in d.latex()
 
 
-# --------------------------------------------------------------------------- numeric fallback
-def test_gauss_hermite_fallback_is_stated_and_accurate(caplog):
+# --------------------------------------------------------------------------- non-polynomial losses
+def test_quadrature_fallback_is_stated_shown_as_integrals_and_accurate(caplog):
     w = sp.Symbol("w", real=True)
-    with pytest.raises(ParameterError, match="fallback='gauss_hermite'"):
+    with pytest.raises(ParameterError, match="fallback='quadrature'"):
         SGDModel(sp.exp(w * x), w, x)
+    with pytest.raises(ParameterError, match="fallback must be None or 'quadrature'"):
+        SGDModel(sp.exp(w * x), w, x, fallback="gauss_hermite")
     with caplog.at_level(logging.WARNING, logger="derivations.model"):
-        model = SGDModel(sp.exp(w * x), w, x, fallback="gauss_hermite", quadrature_order=16)
-    assert not model.exact and model.method == "gauss_hermite" and model.notes
-    assert "Gauss-Hermite" in caplog.text
-    assert any("NUMERIC FALLBACK" in a for a in model.derivation().assumptions)
-    # E[x e^{wx}] = w e^{w²/2} for x ~ N(0, 1): exact value at w = 1/2, quadrature error far below 1e-8
-    exact = (w * sp.exp(w ** 2 / 2)).subs(w, sp.Rational(1, 2))
-    assert abs(sp.N(model.mean_gradient[0].subs(w, sp.Rational(1, 2)) - exact)) < 1e-8
+        model = SGDModel(sp.exp(w * x), w, x, fallback="quadrature")
+    assert not model.exact and model.method == "quadrature" and model.notes
+    assert "cubature" in caplog.text
+    assert any("integrals" in a for a in model.derivation().assumptions)
+    # E[x e^{wx}] = w e^{w²/2} for x ~ N(0, 1): the estimate bounds the true error, far below 1e-9
+    value = model.evaluate(model.mean_gradient, {"w": sp.Rational(1, 2)})
+    exact = float((w * sp.exp(w ** 2 / 2)).subs(w, sp.Rational(1, 2)))
+    assert abs(value.value[0, 0] - exact) <= value.error[0, 0] <= 1e-9
+
+
+def tanh_unit():
+    w = sp.Symbol("w", real=True)
+    return w, SGDModel(half * (sp.tanh(w * x) - y) ** 2, w, x, target=y, teacher=sp.tanh(s * x), noise_std=sigma,
+                       fallback="quadrature")
+
+
+def test_tanh_unit_noise_covariance_against_mpmath_and_a_short_latex():
+    w, model = tanh_unit()
+    C = model.noise_covariance
+    assert C[0, 0].has(sp.Integral)
+    value = model.evaluate(C, {w: 0.7, "s": 1.3, "sigma": 0.5})
+    mpmath.mp.dps = 30
+    th = mpmath.tanh
+
+    def moment(f):
+        return mpmath.quad(lambda t: mpmath.npdf(t) * f(t), [-mpmath.inf, 0, mpmath.inf])
+    g = lambda t: (th(0.7 * t) - th(1.3 * t)) * (1 - th(0.7 * t) ** 2) * t  # noqa: E731
+    exact = moment(lambda t: g(t) ** 2 + 0.25 * ((1 - th(0.7 * t) ** 2) * t) ** 2) - moment(g) ** 2
+    assert abs(value.value[0, 0] - float(exact)) <= value.error[0, 0] <= 1e-9
+    tex = model.derivation().latex()
+    assert "\\int" in tex and len(tex) < 20000  # the expectation as an integral, not a quadrature sum
+
+
+def test_numeric_lyapunov_covariance_with_an_error_bound_and_its_refusals():
+    w, model = tanh_unit()
+    # at the teacher C(w*) = σ² H(w*): Σ = η κ σ²/2 exactly, whatever the integrals' values
+    out = model.lyapunov_covariance({w: 1.3}, eta=sp.Rational(1, 10), batch_size=2, values={"s": 1.3, "sigma": 0.5})
+    assert abs(out.value[0, 0] - 0.1 / 2 * 0.25 / 2) <= out.error[0, 0] <= 1e-10
+    with pytest.raises(ParameterError, match="not a fixed point"):
+        model.lyapunov_covariance({w: 1.0}, eta=0.1, batch_size=1, values={"s": 1.3, "sigma": 0.5})
+    # L(v) = E cos(v x) = e^{−v²/2}: a maximum at v = 0
+    v = sp.Symbol("v", real=True)
+    top = SGDModel(sp.cos(v * x), v, x, fallback="quadrature")
+    with pytest.raises(ParameterError, match="not a provably stable"):
+        top.lyapunov_covariance({v: 0}, eta=0.1, batch_size=1)
+
+
+def test_bernoulli_labels_logistic_regression_fisher_identity():
+    # logistic loss with labels drawn from the same logistic model: at the teacher C = H (Fisher), Σ = ηκ/2 · I
+    a, b = sp.symbols("a b", real=True)
+    w1_, w2_ = sp.symbols("w1 w2", real=True)
+    loss = sp.log(1 + sp.exp(-y * (w1_ * a + w2_ * b)))
+    model = SGDModel(loss, [w1_, w2_], [a, b], target=y, teacher=s * a - b, labels="bernoulli", fallback="quadrature")
+    assert model.label_probability.has(sp.exp) and "bernoulli" not in str(model.notes)
+    assert any("P(y = +1" in a_ for a_ in model.derivation().assumptions)
+    out = model.lyapunov_covariance({w1_: sp.Rational(3, 2), w2_: -1}, eta=sp.Rational(1, 10), batch_size=1,
+                                    values={"s": sp.Rational(3, 2)})
+    assert np.all(np.abs(out.value - 0.05 * np.eye(2)) <= out.error) and out.error.max() < 1e-9
+    with pytest.raises(ParameterError, match="quadrature"):
+        SGDModel(loss, [w1_, w2_], [a, b], target=y, teacher=s * a, labels="bernoulli")
+    with pytest.raises(ParameterError, match="noise_std"):
+        SGDModel(loss, [w1_, w2_], [a, b], target=y, teacher=s * a, labels="bernoulli", noise_std=1,
+                 fallback="quadrature")
+
+
+def test_hinge_loss_with_noise_free_sign_labels():
+    # y = sign(s x), g = −y x 1[y w x < 1]: E g = −E|x| 1[|x| < 1/w] = −2φ(0)(1 − e^{−1/(2w²)})
+    w = sp.Symbol("w", positive=True)
+    model = SGDModel(sp.Max(0, 1 - y * w * x), w, x, target=y, teacher=s * x, labels="bernoulli", link="step",
+                     fallback="quadrature")
+    value = model.evaluate(model.mean_gradient, {w: 1.3, "s": 2}, rtol=1e-9)
+    exact = -2 / np.sqrt(2 * np.pi) * (1 - np.exp(-1 / (2 * 1.3 ** 2)))
+    assert abs(value.value[0, 0] - exact) <= max(value.error[0, 0], 1e-15) <= 1e-8
+
+
+def test_diffusion_of_a_non_polynomial_model_is_immediate():
+    # simplify is not run on coefficients holding integrals (it could hang trying to evaluate them)
+    w, model = tanh_unit()
+    started = time.process_time()
+    D = model.sde(eta=sp.Rational(1, 10), batch_size=1).diffusion_matrix
+    assert D[0, 0].has(sp.Integral) and time.process_time() - started < 5
 
 
 # --------------------------------------------------------------------------- bad input
