@@ -3,7 +3,7 @@ detailed-balance test in n-D. One module per concern:
 
 - :mod:`.density` — :func:`stationary_density`, :class:`StationaryDensity` (the construction and its convention);
 - :mod:`.symbolic` — the symbolic steps, bounded by work (operation counts), not time: termwise integration
-  verified by differentiation, textbook normalisations;
+  verified by differentiation, textbook normalisations, rewriting closed-form artefacts;
 - :mod:`.conditions` — boundary exponents, Feller's boundary classification, three-valued decisions on conditions;
 - :mod:`.quadrature` — numbers where no closed-form normalisation exists;
 - :mod:`.scipy_distribution` — the density as a ``scipy.stats`` distribution (``StationaryDensity.to_scipy``);

@@ -23,7 +23,9 @@ The path taken depends on the input alone: each symbolic step is bounded by work
 produced each part. A term of ∫2A/D that sympy cannot integrate (it gives up, or the term exceeds the work
 bound) stays an unevaluated ``Integral`` and the numbers come from mpmath quadrature; the normalisation is
 a textbook integral (Gaussian, Student-t, Gamma, Beta) when it is one, else ``sympy.integrate`` on a small
-integrand, else quadrature. Wall time is only a hang guard over the whole call
+integrand (its artefacts ``0**u``, ``hyper(…, 1)``, Bessel-I pairs rewritten where the normalisability
+condition makes that valid, else kept and said in ``notes``: :func:`.symbolic.clean_closed_form`), else
+quadrature. Wall time is only a hang guard over the whole call
 (:func:`derivations.calculus.budget.hang_guard`): past ``time_budget`` the call raises ``SymbolicTimeout``
 naming its stage, never a different answer. A value is never guessed: a ``Piecewise`` normalisation is kept
 only in the branch whose condition is implied by the normalisability condition, else it is ``None``.
@@ -59,8 +61,8 @@ from derivations.calculus.budget import hang_guard, stage
 from derivations.calculus.stationary.conditions import boundary_exponent, decide, feller_cases, integrable_at
 from derivations.calculus.stationary.quadrature import NumericDensity, finite_number, format_values
 from derivations.calculus.stationary.scipy_distribution import scipy_distribution
-from derivations.calculus.stationary.symbolic import (NORMALISE_OPS, SIMPLIFY_OPS, attempt, exp_of_minus,
-                                                      integrate_termwise, light, real_logs, small,
+from derivations.calculus.stationary.symbolic import (NORMALISE_OPS, SIMPLIFY_OPS, attempt, clean_closed_form,
+                                                      exp_of_minus, integrate_termwise, light, real_logs, small,
                                                       textbook_integral, tidy)
 
 log = logging.getLogger(__name__)
@@ -471,9 +473,10 @@ def _construct(a: sp.Expr, d: sp.Expr, x_user: sp.Symbol, lo: sp.Expr, hi: sp.Ex
         elif normalisable is None:
             path["normalisation"] = "quadrature (normalisability undecided)"
         else:
-            normalisation, path["normalisation"] = _normalisation(unnormalised, x, lo, hi, normalisable)
+            normalisation, path["normalisation"], kept = _normalisation(unnormalised, x, lo, hi, normalisable)
             if normalisation is None:
                 notes.append(f"normalisation integral: {path['normalisation']}")
+            notes.extend(f"normalisation: {k}" for k in kept)
 
     with stage("normalised density"):
         normalised = None
@@ -506,23 +509,25 @@ def _feller_notes(b, cases) -> list[str]:
     return out
 
 
-def _normalisation(unnormalised, x, lo, hi, normalisable) -> tuple[sp.Expr | None, str]:
-    """(Z, path): a textbook integral when the density is one, else sympy.integrate on an integrand of at most
-    NORMALISE_OPS operations, else (None, why) for quadrature."""
+def _normalisation(unnormalised, x, lo, hi, normalisable) -> tuple[sp.Expr | None, str, list[str]]:
+    """(Z, path, case splits kept): a textbook integral when the density is one, else sympy.integrate on an
+    integrand of at most NORMALISE_OPS operations, else (None, why, []) for quadrature."""
     book = textbook_integral(unnormalised, x, lo, hi)
     if book is not None:
-        return tidy(book[0]), f"closed form ({book[1]})"
+        return tidy(book[0]), f"closed form ({book[1]})", []
     ops = sp.count_ops(unnormalised)
     if ops > NORMALISE_OPS:
         return None, (f"quadrature (the integrand has {ops} operations, above the work bound of {NORMALISE_OPS} "
-                      "for sympy.integrate)")
+                      "for sympy.integrate)"), []
     return _accept_normalisation(attempt(sp.integrate, unnormalised, (x, lo, hi)), normalisable)
 
 
-def _accept_normalisation(z, normalisable) -> tuple[sp.Expr | None, str]:
-    """(the closed-form normalisation sympy.integrate gave, path), or (None, why) when it is not honestly known."""
+def _accept_normalisation(z, normalisable) -> tuple[sp.Expr | None, str, list[str]]:
+    """(the closed-form normalisation sympy.integrate gave, path, case splits kept) with its artefacts rewritten
+    where the normalisability condition allows (:func:`.symbolic.clean_closed_form`), or (None, why, []) when
+    it is not honestly known."""
     if z is None:
-        return None, "quadrature (sympy.integrate gave up)"
+        return None, "quadrature (sympy.integrate gave up)", []
     if isinstance(z, sp.Piecewise):
         chosen = None
         for expr, cond in z.args:
@@ -533,10 +538,12 @@ def _accept_normalisation(z, normalisable) -> tuple[sp.Expr | None, str]:
                 chosen = expr
             break
         if chosen is None:
-            return None, f"quadrature (sympy.integrate gave a Piecewise whose valid branch is not implied by {normalisable})"
+            return (None, f"quadrature (sympy.integrate gave a Piecewise whose valid branch is not implied by "
+                    f"{normalisable})", [])
         z = chosen
     if z.has(sp.Integral, sp.Piecewise):
-        return None, "quadrature (sympy.integrate left an unevaluated integral)"
+        return None, "quadrature (sympy.integrate left an unevaluated integral)", []
+    z, kept = clean_closed_form(z, lambda cond: decide(cond, normalisable))
     if z.has(sp.oo, -sp.oo, sp.zoo, sp.nan) or z.is_zero or z.is_positive is False:
-        return None, "quadrature (sympy.integrate gave a value that is not a positive number)"
-    return tidy(z), "closed form (sympy.integrate)"
+        return None, "quadrature (sympy.integrate gave a value that is not a positive number)", []
+    return tidy(z), "closed form (sympy.integrate" + (", with a case split kept)" if kept else ")"), kept

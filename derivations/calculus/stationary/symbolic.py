@@ -1,5 +1,6 @@
 """Symbolic steps of the stationary-density construction, each bounded by *work*, not time: tidying,
-termwise integration with its verification by differentiation, real logarithms, textbook normalisations.
+termwise integration with its verification by differentiation, real logarithms, textbook normalisations,
+the rewriting of sympy's closed-form artefacts.
 
 What is attempted depends on the input alone: ``simplify`` only on expressions of at most
 :data:`SIMPLIFY_OPS` operations (``sympy.count_ops``), ``sympy.integrate`` only on integrands of at most
@@ -219,3 +220,50 @@ def textbook_integral(p: sp.Expr, x: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> tup
     if kind == "unit" and c2 == 0 and c1 == 0:
         return const * sp.gamma(alpha + 1) * sp.gamma(beta + 1) / sp.gamma(alpha + beta + 2), "Beta integral"
     return None
+
+
+def clean_closed_form(expr: sp.Expr, holds: Callable) -> tuple[sp.Expr, list[str]]:
+    """Rewrite what ``sympy.integrate`` leaves in a normalisation that is right at valid parameters but
+    unreadable: (notes on what had to be kept, as a case split).
+
+    - ``0**e`` → 0 where e > 0 holds (it is 1 at e = 0 and infinite for e < 0);
+    - ``hyper((a, b), (c,), 1)`` → Γ(c) Γ(c − a − b)/(Γ(c − a) Γ(c − b)) where c − a − b > 0 holds (Gauss's
+      summation; the series diverges otherwise); ``hyper(..., 0)`` → 1;
+    - I₋ᵥ(z) − Iᵥ(z) → (2/π) sin(νπ) Kᵥ(z), so that π(I₋ᵥ − Iᵥ)/(2 sin νπ) reads Kᵥ(z) and stays finite at
+      integer ν.
+
+    ``holds(condition)`` is True, False or None (undecided), e.g. a decision under the normalisability
+    condition; a rewrite whose condition does not hold is not made, and a note says so.
+    """
+    notes: list[str] = []
+
+    def zero_power(e):
+        if holds(sp.Gt(e.exp, 0)) is True:
+            return sp.S.Zero
+        notes.append(f"{e} kept: 0 for {e.exp} > 0, 1 for {e.exp} = 0, infinite for {e.exp} < 0")
+        return e
+
+    def gauss(e):
+        (a, b), (c,) = e.ap, e.bq
+        if holds(sp.Gt(c - a - b, 0)) is True:
+            return sp.gamma(c) * sp.gamma(c - a - b) / (sp.gamma(c - a) * sp.gamma(c - b))
+        notes.append(f"{e} kept: Gauss's sum Γ(c)Γ(c − a − b)/(Γ(c − a)Γ(c − b)) needs {c - a - b} > 0")
+        return e
+
+    def bessel_k(e):
+        (first, second) = e.args
+        for plus, minus in ((first, -second), (second, -first)):
+            if (isinstance(plus, sp.besseli) and isinstance(minus, sp.besseli) and plus.args[1] == minus.args[1]
+                    and plus.args[0] == -minus.args[0]):
+                nu, z = minus.args
+                sign = -1 if nu.could_extract_minus_sign() else 1  # K₋ᵥ = Kᵥ
+                return sign * 2 * sp.sin(sp.pi * sign * nu) * sp.besselk(sign * nu, z) / sp.pi
+        return e
+
+    expr = expr.replace(lambda e: isinstance(e, sp.Pow) and e.base == 0, zero_power)
+    expr = expr.replace(lambda e: isinstance(e, sp.hyper) and e.argument == 0, lambda e: sp.S.One)
+    expr = expr.replace(lambda e: (isinstance(e, sp.hyper) and e.argument == 1 and len(e.ap) == 2
+                                   and len(e.bq) == 1), gauss)
+    expr = sp.gammasimp(expr)  # Γ(a)Γ(1 − a) → π/sin(πa): the Bessel pair then shows
+    expr = expr.replace(lambda e: isinstance(e, sp.Add) and len(e.args) == 2 and e.has(sp.besseli), bessel_k)
+    return expr, notes
