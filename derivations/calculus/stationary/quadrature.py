@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import mpmath
+import numpy as np
 import sympy as sp
 
 from derivations.errors import NotNormalisableError, QuadratureError
@@ -192,9 +194,30 @@ def _piece(f_float: Callable, f_mp: Callable, a, b, max_depth: int = 10):
         return _QuadPiece(f_mp, a, b)
 
 
+def _mp_function(expr: sp.Expr, x: sp.Symbol) -> Callable:
+    """mpmath function of x (real part). Coefficients holding integrals (Gaussian expectations of a non-polynomial
+    model) are evaluated by ``scipy.integrate.quad`` in double precision (about 1e-8 relative, quad's default
+    tolerance) rather than by nested mpmath quadrature, which is thousands of times slower."""
+    if expr.has(sp.Integral):
+        from scipy.integrate import IntegrationWarning
+
+        f = sp.lambdify(x, expr, ["scipy", "numpy"])
+
+        def value(t):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", IntegrationWarning)
+                try:
+                    return mpmath.mpf(float(np.real(f(float(t)))))
+                except IntegrationWarning:  # quad's own verdict that its value is unreliable: no number
+                    return mpmath.nan
+        return value
+    f = sp.lambdify(x, expr, "mpmath")
+    return lambda t: mpmath.re(f(t))
+
+
 def _float_function(expr: sp.Expr, x: sp.Symbol) -> tuple[Callable, Callable]:
     """(float function, mpmath function) of x: math-module lambdify, mpmath (real part) as fallback."""
-    f_mp = sp.lambdify(x, expr, "mpmath")
+    f_mp = _mp_function(expr, x)
     try:
         f_math = sp.lambdify(x, expr, "math")
     except Exception:  # noqa: BLE001 - a printer limitation; mpmath covers it
@@ -210,8 +233,8 @@ def _float_function(expr: sp.Expr, x: sp.Symbol) -> tuple[Callable, Callable]:
             except (ValueError, OverflowError, ZeroDivisionError, TypeError, NameError, AttributeError):
                 pass
         with mpmath.workdps(15):
-            return float(mpmath.re(f_mp(mpmath.mpf(t))))
-    return f, (lambda t: mpmath.re(f_mp(t)))
+            return float(f_mp(mpmath.mpf(t)))
+    return f, f_mp
 
 
 class _Cumulative:
@@ -328,10 +351,8 @@ class NumericDensity:
         x = sd.variable
         self.lo, self.hi = sd._float_domain()
         self.x0 = mpmath.mpf(sp.N(sd.reference_point, 30))
-        closed = sp.lambdify(x, (-(sp.log(sd.diffusion) - sd._potential_closed)).subs(values), "mpmath")
-        self._closed = lambda t: mpmath.re(closed(t))
-        dlog = sp.lambdify(x, sd.log_derivative.subs(values), "mpmath")
-        self.dlog = lambda t: mpmath.re(dlog(t))
+        self._closed = _mp_function((-(sp.log(sd.diffusion) - sd._potential_closed)).subs(values), x)
+        self.dlog = _mp_function(sd.log_derivative.subs(values), x)
         self.maxima, self.minima = self._stationary_points()
         self.centre = self.maxima[0] if self.maxima else self.x0
         scale = None
@@ -419,8 +440,12 @@ class NumericDensity:
                 except (ValueError, ZeroDivisionError, OverflowError, TypeError):
                     ks.append(mpmath.nan)
             tail = ks[-3:]
-            ok = not any(mpmath.isnan(k) for k in tail) and (
-                all(k < -1 for k in tail) if mpmath.isinf(boundary) else all(k > -1 for k in tail))
+            if any(mpmath.isnan(k) for k in tail):  # no evidence either way: a failed evaluation, not a divergence
+                raise QuadratureError(
+                    f"the boundary condition at x = {boundary} was undecided symbolically and the log-derivative "
+                    f"(log p)' could not be evaluated at the outermost probes for {format_values(self.values)} "
+                    f"(k = {', '.join(mpmath.nstr(k, 4) for k in tail)}): normalisability cannot be decided")
+            ok = all(k < -1 for k in tail) if mpmath.isinf(boundary) else all(k > -1 for k in tail)
             if not ok:
                 raise NotNormalisableError(
                     f"the stationary density does not look normalisable at x = {boundary} for {format_values(self.values)}: "
