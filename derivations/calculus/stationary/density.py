@@ -63,7 +63,7 @@ from derivations.calculus.stationary.quadrature import NumericDensity, finite_nu
 from derivations.calculus.stationary.scipy_distribution import scipy_distribution
 from derivations.calculus.stationary.symbolic import (NORMALISE_OPS, SIMPLIFY_OPS, attempt, clean_closed_form,
                                                       exp_of_minus, integrate_termwise, light, real_logs, small,
-                                                      textbook_integral, tidy)
+                                                      textbook_integral, tidy, work)
 
 log = logging.getLogger(__name__)
 
@@ -515,7 +515,7 @@ def _normalisation(unnormalised, x, lo, hi, normalisable) -> tuple[sp.Expr | Non
     book = textbook_integral(unnormalised, x, lo, hi)
     if book is not None:
         return tidy(book[0]), f"closed form ({book[1]})", []
-    ops = sp.count_ops(unnormalised)
+    ops = work(unnormalised)
     if ops > NORMALISE_OPS:
         return None, (f"quadrature (the integrand has {ops} operations, above the work bound of {NORMALISE_OPS} "
                       "for sympy.integrate)"), []

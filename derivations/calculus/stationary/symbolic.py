@@ -3,10 +3,11 @@ termwise integration with its verification by differentiation, real logarithms, 
 the rewriting of sympy's closed-form artefacts.
 
 What is attempted depends on the input alone: ``simplify`` only on expressions of at most
-:data:`SIMPLIFY_OPS` operations (``sympy.count_ops``), ``sympy.integrate`` only on integrands of at most
-:data:`INTEGRATE_OPS`, rational functions by ``apart`` and ``ratint`` (always finite). sympy's own "gave up"
-(an unevaluated ``Integral``, ``NotImplementedError``) is deterministic and may fall back; a wall-clock
-:class:`~derivations.calculus.budget.SymbolicTimeout` is never caught here: the caller's hang guard reports it.
+:data:`SIMPLIFY_OPS` operations (:func:`work`: ``sympy.count_ops``, integer powers of sums counted expanded),
+``sympy.integrate`` only on integrands of at most :data:`INTEGRATE_OPS`, rational functions by ``apart`` and
+``ratint`` (always finite). sympy's own "gave up" (an unevaluated ``Integral``, ``NotImplementedError``) is
+deterministic and may fall back; a wall-clock :class:`~derivations.calculus.budget.SymbolicTimeout` is never
+caught here: the caller's hang guard reports it.
 """
 
 from __future__ import annotations
@@ -38,9 +39,16 @@ def attempt(func: Callable, *args, default=None, **kwargs):
         return default
 
 
+def work(expr) -> int:
+    """The work measure: operations (``count_ops``), an integer power of a sum counted as expanded (|n| copies
+    of the base, which simplify or integrate may build: (2s² − 4sw + σ² + 2w²)⁻²¹ is not small)."""
+    return sp.count_ops(expr) + sum((abs(int(p.exp)) - 1) * sp.count_ops(p.base) for p in expr.atoms(sp.Pow)
+                                    if p.exp.is_Integer and p.base.is_Add)
+
+
 def small(expr, bound: int) -> bool:
-    """The work gate: ``expr`` has at most ``bound`` operations."""
-    return sp.count_ops(expr) <= bound
+    """The work gate: ``expr`` has a :func:`work` of at most ``bound``."""
+    return work(expr) <= bound
 
 
 def tidy(expr):
@@ -150,8 +158,9 @@ def textbook_integral(p: sp.Expr, x: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> tup
     """∫_lo^hi p dx when p is one of the textbook families, else None:
 
     - on ℝ, ``C exp(−a x² + b x)`` (Gaussian): ``C √(π/a) exp(b²/4a)``;
-    - on ℝ, ``C q(x)^(−ν)``, q = αx² + βx + γ with α > 0, 4αγ − β² > 0 (Pearson VII, Student-t):
-      ``C √π Γ(ν − ½)/Γ(ν) α^(−½) (γ − β²/4α)^(½ − ν)``;
+    - on ℝ, ``C q(x)^(−ν)``, q = x² + βx + γ with 4γ − β² > 0 (Pearson VII, Student-t; quadratic factors
+      with positive leading coefficients are made monic, and equal ones merged):
+      ``C √π Γ(ν − ½)/Γ(ν) (γ − β²/4)^(½ − ν)``;
     - on (lo, ∞) or (−∞, hi), with t = |x − endpoint|, ``C t^α exp(−b t)`` (Gamma): ``C Γ(α + 1) b^(−α−1)``;
     - on (lo, hi), with t = (x − lo)/(hi − lo), ``C t^α (1 − t)^β`` (Beta):
       ``C (hi − lo) Γ(α + 1) Γ(β + 1)/Γ(α + β + 2)``.
@@ -169,7 +178,7 @@ def textbook_integral(p: sp.Expr, x: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> tup
             kind, q = "half", p.subs(x, hi - t)
         else:
             kind, q = "unit", p.subs(x, lo + (hi - lo) * t) * (hi - lo)
-    const, alpha, beta, g, quadratics = sp.S.One, sp.S.Zero, sp.S.Zero, sp.S.Zero, []
+    const, alpha, beta, g, quadratics = sp.S.One, sp.S.Zero, sp.S.Zero, sp.S.Zero, {}
     for fac in sp.Mul.make_args(sp.expand_power_base(q, force=False)):
         if not fac.has(t):
             const *= fac
@@ -182,9 +191,11 @@ def textbook_integral(p: sp.Expr, x: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> tup
             return None
         poly = sp.Poly(base, t)
         if kind == "line":
-            if poly.degree() != 2:
+            lc = poly.LC()
+            if poly.degree() != 2 or not lc.is_positive:
                 return None
-            quadratics.append((poly.all_coeffs(), -e))
+            monic = tuple(sp.cancel(c / lc) for c in poly.all_coeffs())
+            const, quadratics[monic] = const * lc ** e, quadratics.get(monic, 0) - e
             continue
         # base = lc ∏ (t − r)^m with roots r ∈ {0, 1}: t^m₀ (1 − t)^m₁ times the positive constant lc (−1)^m₁
         roots = sp.roots(poly)
@@ -208,11 +219,10 @@ def textbook_integral(p: sp.Expr, x: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> tup
         a = -c2
         return const * sp.sqrt(sp.pi) / sp.sqrt(a) * sp.exp(c1 ** 2 / (4 * a)), "Gaussian integral"
     if kind == "line" and len(quadratics) == 1 and c2 == 0 and c1 == 0:
-        (A, B, C), nu = quadratics[0]
-        if not (A.is_positive and sp.factor(4 * A * C - B ** 2).is_positive):
+        ((_, B, C), nu), = quadratics.items()
+        if not sp.factor(4 * C - B ** 2).is_positive:
             return None
-        value = (sp.sqrt(sp.pi) * sp.gamma(nu - sp.S.Half) / sp.gamma(nu) / sp.sqrt(A)
-                 * (C - B ** 2 / (4 * A)) ** (sp.S.Half - nu))
+        value = sp.sqrt(sp.pi) * sp.gamma(nu - sp.S.Half) / sp.gamma(nu) * (C - B ** 2 / 4) ** (sp.S.Half - nu)
         return const * value, "Pearson VII (Student-t) integral"
     if kind == "half" and c2 == 0 and c1 != 0:
         b = -c1

@@ -302,6 +302,19 @@ def test_a_swallowed_timeout_still_raises_when_the_block_ends():
                 pass
 
 
+def test_integer_powers_of_sums_count_as_expanded():
+    """SGD on ½(wx − y)² at η = 1/20, B = 2: p = 1/(D q²⁰), D = q/40, q = 2(x − θ)² + σ². count_ops calls it
+    small, but simplify would expand q²⁰ (seconds); the work measure skips it, and the Student-t integral merges
+    D with q: Z = 40 ∫ q⁻²¹ = 40 σ⁻⁴¹ √π Γ(41/2)/(√2 Γ(21))."""
+    from derivations.calculus.stationary.symbolic import SIMPLIFY_OPS, work
+    q = 2 * (x - theta) ** 2 + sigma ** 2
+    assert sp.count_ops(q ** -21) < SIMPLIFY_OPS < work(q ** -21)
+    sd = stationary_density((theta - x, q / 40, x), time_budget=2.0)
+    assert sd.path["normalisation"] == "closed form (Pearson VII (Student-t) integral)"
+    expected = 40 * sigma ** -41 * sp.sqrt(sp.pi) * sp.gamma(sp.Rational(41, 2)) / (sp.sqrt(2) * sp.gamma(21))
+    assert sp.simplify(sd.normalisation - expected) == 0
+
+
 def test_the_path_records_what_produced_each_part():
     sd = density((kappa * (theta - x), sigma ** 2 * x, x), (0, sp.oo))
     assert sd.path == {"potential": "closed form", "normalisability": "decided", "boundaries": "decided",
@@ -425,15 +438,17 @@ c_ = sp.Symbol("c", positive=True)
 _TEXTBOOK = [
     # name, (A, D, x), domain, textbook normalisation Z = ∫ p, how it is found, test points (exact rationals)
     ("cir", (kappa * (theta - x), sigma ** 2 * x, x), (0, sp.oo),
-     sp.gamma(2 * kappa * theta / sigma ** 2) * (sigma ** 2 / (2 * kappa)) ** (2 * kappa * theta / sigma ** 2) / sigma ** 2,
-     "Gamma integral", [{kappa: 1, theta: 2, sigma: 1}, {kappa: sp.Rational(3, 2), theta: sp.Rational(1, 3), sigma: 2}]),
+     sp.gamma(2 * kappa * theta / sigma ** 2) * (sigma ** 2 / (2 * kappa)) ** (2 * kappa * theta / sigma ** 2)
+     / sigma ** 2, "Gamma integral",
+     [{kappa: 1, theta: 2, sigma: 1}, {kappa: sp.Rational(3, 2), theta: sp.Rational(1, 3), sigma: 2}]),
     ("cir, real parameters", (ar - br * x, x, x), (0, sp.oo), sp.gamma(2 * ar) / (2 * br) ** (2 * ar),
      "Gamma integral", [{ar: sp.Rational(3, 4), br: 2}, {ar: 3, br: sp.Rational(1, 5)}]),
     ("x^a e^(-bx)", (a_ - b_ * x, 2 * x, x), (0, sp.oo), sp.gamma(a_) / (2 * b_ ** a_),
      "Gamma integral", [{a_: sp.Rational(5, 2), b_: 3}]),
     ("jacobi, real exponents", (ar - (ar + br) * x, x * (1 - x), x), (0, 1), sp.beta(2 * ar, 2 * br),
      "Beta integral", [{ar: sp.Rational(1, 4), br: sp.Rational(3, 4)}, {ar: 2, br: sp.Rational(5, 2)}]),
-    ("jacobi, symbolic scale", (a_ - (a_ + b_) * x, c_ * x * (1 - x), x), (0, 1), sp.beta(2 * a_ / c_, 2 * b_ / c_) / c_,
+    ("jacobi, symbolic scale", (a_ - (a_ + b_) * x, c_ * x * (1 - x), x), (0, 1),
+     sp.beta(2 * a_ / c_, 2 * b_ / c_) / c_,
      "Beta integral", [{a_: 1, b_: 2, c_: sp.Rational(1, 3)}]),
     ("student-t", (-x, c_ * (1 + x ** 2), x), (-sp.oo, sp.oo),
      sp.sqrt(sp.pi) * sp.gamma(sp.S.Half + 1 / c_) / (c_ * sp.gamma(1 + 1 / c_)),
@@ -471,7 +486,8 @@ def test_the_artefacts_sympy_integrate_left_are_rewritten_under_the_condition():
     assert kept == [] and sp.simplify(clean - sp.gamma(2 * ar) * sp.gamma(2 * br) / sp.gamma(2 * ar + 2 * br)) == 0
     unknown, kept = clean_closed_form(raw, lambda cond: decide(cond, sp.true))
     assert unknown.has(sp.hyper) and len(kept) == 2 and "0**a_r kept" in kept[0] and "needs 2*b_r > 0" in kept[1]
-    raw_c = sp.gamma(2 * a_ / c_) * sp.hyper((2 * a_ / c_, 1 - 2 * b_ / c_), (2 * a_ / c_ + 1,), 1) / (c_ * sp.gamma(2 * a_ / c_ + 1))
+    raw_c = (sp.gamma(2 * a_ / c_) * sp.hyper((2 * a_ / c_, 1 - 2 * b_ / c_), (2 * a_ / c_ + 1,), 1)
+             / (c_ * sp.gamma(2 * a_ / c_ + 1)))
     clean_c, _ = clean_closed_form(raw_c, lambda cond: decide(cond, sp.true))
     assert sp.simplify(clean_c - sp.beta(2 * a_ / c_, 2 * b_ / c_) / c_) == 0
     # π(I₋ₐ − Iₐ)/(2 sin πa) is Kₐ, finite at integer a where the quotient is 0/0
