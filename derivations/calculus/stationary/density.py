@@ -430,9 +430,9 @@ def _construct(a: sp.Expr, d: sp.Expr, x_user: sp.Symbol, lo: sp.Expr, hi: sp.Ex
             unnormalised = tidy(unnormalised)
             path["potential"] = "closed form"
         else:
-            why = "; ".join(f"term {sub(term)}: {reason}" for term, reason in reasons)
+            why = "; ".join(f"term {_short(sub(term))}: {reason}" for term, reason in reasons)
             path["potential"] = f"quadrature ({why})"
-            notes.append(f"∫ {sub(rest)} d{x_user}: no closed form ({why}); kept as an Integral from {x0}, "
+            notes.append(f"∫ {_short(sub(rest))} d{x_user}: no closed form ({why}); kept as an Integral from {x0}, "
                          "evaluated by quadrature")
 
     with stage("boundary limits"):  # integrability of p from (log p)′ alone
@@ -491,6 +491,12 @@ def _construct(a: sp.Expr, d: sp.Expr, x_user: sp.Symbol, lo: sp.Expr, hi: sp.Ex
         boundary_conditions={b: sub(c) for b, c in conditions.items()},
         normalisable=sub(normalisable), notes=notes, boundaries=boundaries, boundary_cases=boundary_cases,
         path=path, _potential_closed=sub(closed_int), _potential_rest=sub(rest))
+
+
+def _short(expr) -> str:
+    """An expression for a note: in full up to 80 characters, else its beginning and its size."""
+    text = str(expr)
+    return text if len(text) <= 80 else f"{text[:60]}… ({sp.count_ops(expr)} operations)"
 
 
 def _feller_notes(b, cases) -> list[str]:
