@@ -54,7 +54,6 @@ u0 = sp.Symbol("u_0", positive=True)
 T = eta / B                                   # noise scale (temperature) η/B
 
 DEPTHS = (1, 2, 3, 4, 5)
-_BUDGET = 2.0  # seconds per symbolic stage of derivations.calculus.stationary (normalisations are left to quadrature)
 
 
 def Q(x):
@@ -352,7 +351,7 @@ def _gradient_flow() -> Derivation:
           example={"B": 1, "L": 2, "eta": 0.01, "s": 1.0, "sigma": 0.5, "u": 0.9})
 def _stationary_density() -> Derivation:
     x = sp.Symbol("u", real=True)  # L = 1: u = a ranges over ℝ
-    sd1 = stationary_density((s - x, T * Q(x), x), domain=(-sp.oo, sp.oo), time_budget=_BUDGET)
+    sd1 = stationary_density((s - x, T * Q(x), x), domain=(-sp.oo, sp.oo))
     # L = 1: V = ½ ln(Q/σ²): Student-t
     V1 = sp.log(Q(u) / sigma ** 2) / 2
     nu = 1 + B / eta
@@ -363,7 +362,7 @@ def _stationary_density() -> Derivation:
     V2 = verified_antiderivative(effective_potential_derivative(2), u)
     V2 = V2 - V2.subs(u, s)
     p2 = stationary_unnormalised(2, V2)
-    sd2 = stationary_density(mode_sde(2), domain=(0, sp.oo), time_budget=_BUDGET)
+    sd2 = stationary_density(mode_sde(2), domain=(0, sp.oo))
     cond2 = sd2.boundary_conditions[sp.S.Zero]
     # general L: Itô prefactor and effective potential; σ = 0 boundary exponent at s; small-T limit
     prefactor_exp = sp.simplify((sp.diff(sp.log(u ** (-3 * (L - 1) / L) / Q(u)), u)

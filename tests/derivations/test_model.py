@@ -121,7 +121,7 @@ def test_width_one_deep_linear_network_matches_registered_dln_mode_sde(L):
 def test_one_dimensional_stationary_density_is_the_student_t():
     w = sp.Symbol("w", real=True)
     model = SGDModel(half * (w * x - y) ** 2, w, x, target=y, teacher=s * x, noise_std=sigma)
-    density = model.stationary_density(eta=eta, batch_size=B, time_budget=1.0)
+    density = model.stationary_density(eta=eta, batch_size=B)
     ref = (2 * (w - s) ** 2 + sigma ** 2) ** (-1 - B / (2 * eta))
     assert is_zero(density.log_derivative - sp.diff(sp.log(ref), w))
     assert density.check_normalisable({"eta": sp.Rational(1, 10), "B": 1, "s": 1, "sigma": 1}) is True

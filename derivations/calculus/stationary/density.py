@@ -74,7 +74,8 @@ class DensityFunction:
     """Numeric stationary density at fixed parameters: ``f(x)`` → float (0 outside the domain).
 
     ``log(x)`` is the log-density (mpmath); ``normalisation`` the constant ``Z`` dividing
-    the unnormalised density (``method``: ``"closed form"`` or ``"quadrature"``); when the
+    the unnormalised density (``method``: ``"closed form"`` or ``"quadrature"``; ``normalisation_error`` a bound
+    on its relative error, 0 for a closed form); when the
     potential has no closed form the unnormalised density is only defined up to a constant
     factor, so only the normalised values are meaningful. Evaluation is scalar (mpmath); for
     vectorised evaluation use :meth:`StationaryDensity.to_scipy`.
@@ -86,6 +87,7 @@ class DensityFunction:
         self.normalisation = mpmath.exp(model.log_z)
         self.domain = (model.lo, model.hi)
         self.method = model.method
+        self.normalisation_error = model.normalisation_error
 
     def log(self, x):
         x = mpmath.mpf(x)

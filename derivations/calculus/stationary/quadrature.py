@@ -486,6 +486,16 @@ class NumericDensity:
         """∫ f over the domain (``dlog_f`` = (log f)′); see :meth:`_integral`."""
         return self._integral(f, dlog_f, what, record, f_float)[0]
 
+    def end_pieces(self, log_z) -> tuple:
+        """(lower, upper): :class:`_EndPiece` of the normalised density over [lo, midpoint to the centre] and
+        [midpoint, hi] where that end is finite and singular-integrable, else None (the cdf's exact ends)."""
+        out = []
+        for e in (self.lo, self.hi):
+            far = None if mpmath.isinf(e) else (e + self.centre) / 2
+            f_far = 0.0 if far is None else float(mpmath.exp(self._log_un(far) - log_z))
+            out.append(None if far is None else self._end_piece(e, far, f_far, self.dlog, 16))
+        return tuple(out)
+
     def _end_piece(self, e, far, f_far: float, dlog_f: Callable, k_max: float) -> _EndPiece | None:
         """The :class:`_EndPiece` on [e, far] when e is finite, f(far) ≠ 0 and the exponent k of f at e is in
         (−1, k_max]; else None. The stretch may not reach x = 0, where a moment's weight x^j vanishes."""

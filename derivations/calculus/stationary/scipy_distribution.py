@@ -39,6 +39,29 @@ def scipy_distribution(model, log_z: float, closed_part, rest_part, lo: float, h
     def pdf_scalar(u: float) -> float:
         return math.exp(log_un_float(u) - log_z)
 
+    # the cdf without cdf_nodes integrates from the nearer end (the default ∫_a^x misses the bulk for far-out x);
+    # next to a finite end where p ~ |x − e|^k, k < 0, the model's end piece integrates the power exactly
+    lower, upper = model.end_pieces(log_z) if cdf_nodes is None else (None, None)
+
+    def _mass_below(s):
+        if lower is None:
+            return integrate.quad(pdf_scalar, lo, s, limit=200)[0]
+        if s <= lower.e + lower.width:
+            return lower.integral(s)
+        return lower.total + integrate.quad(pdf_scalar, lower.e + lower.width, s, limit=200)[0]
+
+    def _mass_above(s):
+        if upper is None:
+            return integrate.quad(pdf_scalar, s, hi, limit=200)[0]
+        start = upper.e - upper.width
+        if s >= start:
+            return upper.total - upper.integral(s)
+        return upper.total + integrate.quad(pdf_scalar, s, start, limit=200)[0]
+
+    def near_end(s):
+        return ((lower is not None and s < lower.e + lower.width)
+                or (upper is not None and s > upper.e - upper.width))
+
     class StationaryDistribution(stats.rv_continuous):
         """Stationary density of a 1-D Itô SDE (see ``derivations.calculus.stationary``)."""
 
@@ -52,16 +75,11 @@ def scipy_distribution(model, log_z: float, closed_part, rest_part, lo: float, h
             return np.exp(logpdf(t))
 
         if cdf_nodes is None:
-            # integrate from the nearer end: the default ∫_a^x misses the bulk for far-out x
             def _cdf_one(self, s):
-                if s <= center:
-                    return integrate.quad(pdf_scalar, lo, s, limit=200)[0]
-                return 1.0 - integrate.quad(pdf_scalar, s, hi, limit=200)[0]
+                return _mass_below(s) if s <= center else 1.0 - _mass_above(s)
 
             def _sf_one(self, s):
-                if s > center:
-                    return integrate.quad(pdf_scalar, s, hi, limit=200)[0]
-                return 1.0 - integrate.quad(pdf_scalar, lo, s, limit=200)[0]
+                return _mass_above(s) if s > center else 1.0 - _mass_below(s)
 
             def _cdf(self, t):
                 t = np.asarray(t, dtype=float)
@@ -75,7 +93,7 @@ def scipy_distribution(model, log_z: float, closed_part, rest_part, lo: float, h
                 vals[0] = self._cdf_one(srt[0])
                 for i in range(1, srt.size):
                     a_, b_ = srt[i - 1], srt[i]
-                    if b_ - a_ <= 10 * width and not any(a_ < m <= b_ for m in maxima):
+                    if b_ - a_ <= 10 * width and not any(a_ < m <= b_ for m in maxima) and not near_end(a_):
                         vals[i] = vals[i - 1] + integrate.quad(pdf_scalar, a_, b_, limit=200)[0]
                     else:  # a wide gap or one holding a peak: evaluate afresh from the nearer end
                         vals[i] = self._cdf_one(b_)

@@ -134,3 +134,17 @@ def test_a_failed_integral_raises_quadrature_error():
                               _potential_closed=sp.S.Zero, _potential_rest=2 * x)
     with pytest.raises(QuadratureError):
         lie.pdf({})
+
+
+@pytest.mark.parametrize("a, b", [(sp.Rational(1, 20), 1), (sp.Rational(3, 10), sp.Rational(7, 10)),
+                                  (sp.Rational(1, 20), sp.Rational(1, 20))])
+def test_closed_form_density_cdf_is_exact_next_to_singular_ends(a, b):
+    # Jacobi diffusion D = x(1 − x), A = (a − (a + b)x)/2: Beta(a, b) with a closed-form normalisation; the cdf's
+    # end pieces integrate |x − e|^(a−1) exactly (plain quad from the end was off by up to 7e-4)
+    xx = sp.Symbol("x", positive=True)
+    sd = stationary_density(((a - (a + b) * xx) / 2, xx * (1 - xx), xx), domain=(0, 1))
+    assert sd.normalisation is not None
+    points = np.array([1e-12, 1e-6, 0.01, 0.2, 0.5, 0.9, 0.999, 1 - 1e-9])
+    dist = sd.to_scipy({})
+    assert np.max(np.abs(dist.cdf(points) - stats.beta(float(a), float(b)).cdf(points))) < 1e-12
+    assert max(abs(dist.cdf(t) - stats.beta(float(a), float(b)).cdf(t)) for t in points) < 1e-12
