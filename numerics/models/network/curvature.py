@@ -17,8 +17,6 @@ Arrays come back as numpy float64.
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,7 +33,6 @@ def _layer_sample_loss(net: Network, layer: str):
     return lambda theta, params, x, t, f0: net.sample_loss(net.set_layer(params, layer, theta), x, t, f0)
 
 
-@partial(jax.jit, static_argnums=(0, 1))
 def _per_sample_gradients(net, layer, params, samples):
     theta = net.get_layer(params, layer)
     return jax.vmap(jax.grad(_layer_sample_loss(net, layer)), in_axes=_SAMPLE_AXES)(theta, params, *samples)
@@ -43,10 +40,9 @@ def _per_sample_gradients(net, layer, params, samples):
 
 def per_sample_gradients(net: Network, params, X, y, layer: str) -> np.ndarray:
     """g_p = ∇_θ ℓ_p of layer ``layer``, (P, n_l)."""
-    return np.asarray(_per_sample_gradients(net, layer, params, net.samples(X, y)))
+    return np.asarray(_jit_per_sample_gradients(net, layer, params, net.samples(X, y)))
 
 
-@partial(jax.jit, static_argnums=1)
 def _covariance(g, batch_size):
     gbar = jnp.mean(g, axis=0)
     return (g.T @ g / g.shape[0] - jnp.outer(gbar, gbar)) / batch_size
@@ -54,16 +50,14 @@ def _covariance(g, batch_size):
 
 def gradient_covariance(net: Network, params, X, y, layer: str, batch_size: int = 1) -> np.ndarray:
     """C = [(1/P) Σ_p g_pg_pᵀ − ḡḡᵀ]/B of layer ``layer`` (n_l, n_l), the per-sample gradients kept on the device."""
-    samples = net.samples(X, y)
-    g = _per_sample_gradients(net, layer, params, samples)
-    return np.asarray(_covariance(g, require_int_in_range("batch_size", batch_size, 1)))
+    B = require_int_in_range("batch_size", batch_size, 1)
+    return np.asarray(_jit_covariance(net, layer, params, net.samples(X, y), B))
 
 
 def _layer_mean_loss(net, layer, params, samples):
     return lambda theta: net.loss(net.set_layer(params, layer, theta), samples)
 
 
-@partial(jax.jit, static_argnums=(0, 1, 4))
 def _hessian(net, layer, params, samples, hvp_batch):
     f = _layer_mean_loss(net, layer, params, samples)
     theta = net.get_layer(params, layer)
@@ -80,7 +74,7 @@ def _hvp_batch(hvp_batch):
 def layer_hessian(net: Network, params, X, y, layer: str, *, hvp_batch: int | None = None) -> np.ndarray:
     """H = ∇²_θ L of layer ``layer`` (n_l, n_l): ``jax.hessian``, or Hessian–vector products ``hvp_batch`` at a
     time (for layers whose dense forward-over-reverse Jacobian does not fit in memory)."""
-    return np.asarray(_hessian(net, layer, params, net.samples(X, y), _hvp_batch(hvp_batch)))
+    return np.asarray(_jit_hessian(net, layer, params, net.samples(X, y), _hvp_batch(hvp_batch)))
 
 
 def _factored_h2(net, layer, params, samples):
@@ -115,7 +109,6 @@ def _dense_h2(net, layer, params, samples, sample_batch):
     return jax.lax.scan(add, jnp.zeros((theta.size, theta.size)), (weights, tuple(chunks)))[0]
 
 
-@partial(jax.jit, static_argnums=(0, 1, 4))
 def _eh2(net, layer, params, samples, sample_batch):
     if net.piecewise_linear:
         total = _factored_h2(net, layer, params, samples)
@@ -128,14 +121,28 @@ def per_sample_hessian_moments(net: Network, params, X, y, layer: str, *, hvp_ba
                                sample_batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """(H, E_p[h_p²]) of layer ``layer``: H = E_p[h_p] = ∇²_θ L (:func:`layer_hessian`) and the mean matrix square
     of the per-sample Hessians (factored when the network declares ``piecewise_linear``)."""
-    require_int_in_range("sample_batch", sample_batch, 1)
-    samples = net.samples(X, y)
-    return (np.asarray(_hessian(net, layer, params, samples, _hvp_batch(hvp_batch))),
-            np.asarray(_eh2(net, layer, params, samples, sample_batch)))
+    C, H, Eh2 = _jit_measure(net, layer, params, net.samples(X, y), 1, _hvp_batch(hvp_batch),
+                             require_int_in_range("sample_batch", sample_batch, 1), False)
+    return np.asarray(H), np.asarray(Eh2)
 
 
-def measure_layer(net: Network, params, X, y, layer: str, batch_size: int, **hessian_options) -> NoiseCurvature:
+def _measure(net, layer, params, samples, batch_size, hvp_batch, sample_batch, with_covariance):
+    C = _covariance(_per_sample_gradients(net, layer, params, samples), batch_size) if with_covariance else None
+    return C, _hessian(net, layer, params, samples, hvp_batch), _eh2(net, layer, params, samples, sample_batch)
+
+
+# one compiled function per (network, layer, static options); measure_layer fuses C, H and E_p[h_p²] in one
+_jit_per_sample_gradients = jax.jit(_per_sample_gradients, static_argnums=(0, 1))
+_jit_covariance = jax.jit(lambda net, layer, params, samples, B: _covariance(_per_sample_gradients(net, layer, params, samples), B),
+                          static_argnums=(0, 1, 4))
+_jit_hessian = jax.jit(_hessian, static_argnums=(0, 1, 4))
+_jit_measure = jax.jit(_measure, static_argnums=(0, 1, 4, 5, 6, 7))
+
+
+def measure_layer(net: Network, params, X, y, layer: str, batch_size: int, *, hvp_batch: int | None = None,
+                  sample_batch: int = 64) -> NoiseCurvature:
     """C, H and E_p[h_p²] of layer ``layer`` over the samples (X, y) at ``params`` (as
-    :func:`numerics.models.noise_curvature.measure_layer` for the numpy MLP)."""
-    H, Eh2 = per_sample_hessian_moments(net, params, X, y, layer, **hessian_options)
-    return NoiseCurvature(gradient_covariance(net, params, X, y, layer, batch_size), H, Eh2, batch_size)
+    :func:`numerics.models.noise_curvature.measure_layer` for the numpy MLP), compiled as one function."""
+    C, H, Eh2 = _jit_measure(net, layer, params, net.samples(X, y), require_int_in_range("batch_size", batch_size, 1),
+                             _hvp_batch(hvp_batch), require_int_in_range("sample_batch", sample_batch, 1), True)
+    return NoiseCurvature(np.asarray(C), np.asarray(H), np.asarray(Eh2), batch_size)
