@@ -82,6 +82,7 @@ def test_dense_per_sample_hessians_of_a_smooth_network_do_not_depend_on_the_samp
     H1, E1 = per_sample_hessian_moments(net, net.params, X, y, "['hidden']", sample_batch=1)
     H4, E4 = per_sample_hessian_moments(net, net.params, X, y, "['hidden']", sample_batch=4, hvp_batch=5)
     _close(H4, H1)
+    _close(layer_hessian(net, net.params, X, y, "['hidden']"), H1)
     _close(E4, E1)
     assert np.linalg.norm(E1 - E1.T) < 1e-12 * np.linalg.norm(E1)
 

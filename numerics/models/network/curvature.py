@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from numerics.errors import require_int_in_range
-from numerics.models.network.network import Network, Samples
+from numerics.models.network.network import Network
 from numerics.models.noise_curvature import NoiseCurvature
 
 _SAMPLE_AXES = (None, None, 0, 0, 0)  # (θ, params, x, t, f0): map over the samples only
