@@ -41,7 +41,7 @@ class MinibatchStream:
         if self.sampling == "with_replacement":
             return self.rng.integers(0, P, size=(n_steps, B))
         if self.sampling == "without_replacement":
-            return np.stack([self.rng.permutation(P)[:B] for _ in range(n_steps)]).reshape(n_steps, B)
+            return np.stack([self.rng.permutation(P)[:B] for _ in range(n_steps)])
         out = np.empty((n_steps, B), dtype=np.int64)
         for k in range(n_steps):
             if self._epoch is None or self._position == P // B:
