@@ -18,7 +18,8 @@ LAYERS = [  # (layer, module prefixes); a module's layer is that of its longest 
     (4, ["derivations.linreg", "derivations.dln", "derivations.fluct", "derivations.curv", "derivations.perceptron"]),
     (5, ["derivations.latex", "derivations"]),
     (10, ["numerics.errors", "numerics.stats", "numerics.engine.rng", "numerics.engine.limits",
-          "numerics.engine.progress", "numerics.engine.grid", "numerics.engine.streams", "numerics.engine.data"]),
+          "numerics.engine.progress", "numerics.engine.grid", "numerics.engine.streams", "numerics.engine.data",
+          "numerics.engine.minibatches"]),
     (11, ["numerics.engine"]),
     (12, ["numerics.models",
           # the JAX network engine (imported only when used; needs the ``network`` extra)

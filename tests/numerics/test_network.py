@@ -20,7 +20,10 @@ from numerics.models.network import (  # noqa: E402
     Network, gradient_covariance, layer_hessian, measure_layer, per_sample_gradients, per_sample_hessian_moments,
     relu_mlp, run_replicas,
 )
-from numerics.models.network.replicas import MinibatchStream  # noqa: E402
+from numerics.engine.data import Dataset  # noqa: E402
+from numerics.engine.minibatches import MinibatchSampler  # noqa: E402
+from numerics.engine.rng import child_seed  # noqa: E402
+from numerics.engine.sgd import run_sgd  # noqa: E402
 from numerics.models.noise_curvature import measure_layer as numpy_measure_layer  # noqa: E402
 
 WIDTHS = (6, 5, 4, 3)
@@ -115,24 +118,25 @@ def test_a_replica_takes_the_numpy_mlp_sgd_step_on_the_same_minibatches():
     model, w, net, X, y = _problem("ce")
     eta, B, n = 0.3, 5, 9
     run = run_replicas(net, X, y, eta=eta, batch_size=B, n_steps=n, seed=3, record_every=4)
-    from numerics.engine.rng import child_seed
-
-    stream = MinibatchStream(np.random.default_rng(child_seed(3, 0)), "with_replacement", len(X), B)
+    sampler = MinibatchSampler(np.random.default_rng(child_seed(3, 0)), "with_replacement", len(X), B)
     expected = [w.copy()]
-    for idx in stream.draw(n):
+    for idx in sampler.draw(n)[:, 0]:
         w = w - eta * model.gradient(w, X[idx], y[idx])
         expected.append(w)
     np.testing.assert_array_equal(run.steps, [0, 4, 8, 9])
     np.testing.assert_allclose(run.trajectory[0], np.array(expected)[run.steps], rtol=1e-11, atol=1e-13)
 
 
-def test_epoch_sampling_visits_every_sample_once_per_epoch():
-    stream = MinibatchStream(np.random.default_rng(0), "epoch", 10, 3)
-    first = stream.draw(2)
-    rest = stream.draw(2)                       # 3 minibatches per epoch: one left, then a new permutation
-    epoch = np.concatenate([first.ravel(), rest[0]])
-    assert len(set(epoch)) == 9
-    assert len(set(rest[1])) == 3
+@pytest.mark.parametrize("sampling", ["with_replacement", "without_replacement", "epoch"])
+def test_the_numpy_engine_and_the_jax_engine_draw_the_same_minibatches(sampling):
+    """Same seed, the numpy engine at ``block_size=1`` (a generator per replica, as the JAX engine): the numpy MLP
+    under :func:`run_sgd` and the same network under :func:`run_replicas` end at the same weights."""
+    model, w, net, X, y = _problem("softmax_mse")               # no α-trick: the numpy MLP has none
+    kw = dict(eta=0.5, batch_size=7, n_steps=11, n_replicas=3, sampling=sampling, seed=4)
+    ours = run_replicas(net, X, y, chunk_steps=5, **kw)
+    numpy_run = run_sgd(model, Dataset(X, y), w0=w, block_size=1, **kw)
+    for r in range(3):
+        np.testing.assert_allclose(net.flatten(ours.replica(r)), numpy_run.final[r], rtol=1e-11, atol=1e-13)
 
 
 def test_divergence_and_bad_input_raise():

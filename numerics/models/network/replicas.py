@@ -3,9 +3,11 @@ mean per-sample gradient over a minibatch of size B (T = η/B), every replica fr
 ``lax.scan`` over steps of a ``vmap`` over replicas.
 
 Seeds (as :mod:`numerics.engine.rng`): replica r draws its minibatch indices from its own numpy generator
-``default_rng(child_seed(seed, r))``, in order, step after step. A replica's trajectory therefore depends only
-on (seed, r): not on how many replicas run together (``first_replica`` places a block of them, as a sweep
-splits replicas across workers), nor on ``chunk_steps`` (how many steps are drawn and compiled at a time).
+``default_rng(child_seed(seed, r))`` by :class:`numerics.engine.minibatches.MinibatchSampler`, in order, step
+after step. A replica's trajectory therefore depends only on (seed, r): not on how many replicas run together
+(``first_replica`` places a block of them, as a sweep splits replicas across workers), nor on ``chunk_steps``
+(how many steps are drawn and compiled at a time); and its indices are those of the numpy engine
+(:func:`numerics.engine.sgd.run_sgd`) with ``block_size=1`` and the same seed.
 Sampling schemes: ``with_replacement`` (B independent uniform indices), ``without_replacement`` (a uniform
 B-subset per step; the authors' code draws its minibatches this way), ``epoch`` (random reshuffling, P // B
 minibatches per epoch).
@@ -20,35 +22,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivations.conventions import SAMPLING_SCHEMES
+from numerics.engine.minibatches import INDEX_SCHEMES, MinibatchSampler
 from numerics.engine.rng import child_seed
 from numerics.errors import DivergenceError, require_choice, require_int_in_range, require_positive
 from numerics.models.network.network import Network
-
-SCHEMES = tuple(s for s in SAMPLING_SCHEMES if s != "online")  # online needs a data model, not a data set
-
-
-class MinibatchStream:
-    """Minibatch indices of one replica, drawn from its generator in step order."""
-
-    def __init__(self, rng: np.random.Generator, sampling: str, n_samples: int, batch_size: int):
-        self.rng, self.sampling, self.P, self.B = rng, sampling, n_samples, batch_size
-        self._epoch, self._position = None, 0
-
-    def draw(self, n_steps: int) -> np.ndarray:
-        """Indices of the next ``n_steps`` minibatches, (n_steps, B)."""
-        P, B = self.P, self.B
-        if self.sampling == "with_replacement":
-            return self.rng.integers(0, P, size=(n_steps, B))
-        if self.sampling == "without_replacement":
-            return np.stack([self.rng.permutation(P)[:B] for _ in range(n_steps)])
-        out = np.empty((n_steps, B), dtype=np.int64)
-        for k in range(n_steps):
-            if self._epoch is None or self._position == P // B:
-                self._epoch, self._position = self.rng.permutation(P), 0
-            out[k] = self._epoch[self._position * B:(self._position + 1) * B]
-            self._position += 1
-        return out
 
 
 @dataclass(frozen=True)
@@ -88,18 +65,18 @@ def run_replicas(net: Network, X, y, *, eta: float, batch_size: int, n_steps: in
     require_int_in_range("n_steps", n_steps, 0)
     R = require_int_in_range("n_replicas", n_replicas, 1)
     require_int_in_range("first_replica", first_replica, 0)
-    require_choice("sampling", sampling, SCHEMES)
+    require_choice("sampling", sampling, INDEX_SCHEMES)
     if record_every is not None:
         chunk_steps = require_int_in_range("record_every", record_every, 1)
     chunk_steps = require_int_in_range("chunk_steps", chunk_steps, 1)
-    streams = [MinibatchStream(np.random.default_rng(child_seed(seed, first_replica + r)), sampling, P, B)
-               for r in range(R)]
+    samplers = [MinibatchSampler(np.random.default_rng(child_seed(seed, first_replica + r)), sampling, P, B)
+                for r in range(R)]
     W = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (R,) + a.shape), net.params)
     flat = jax.vmap(net.flatten)
     records, steps, done = [flat(W)], [0], 0
     while done < n_steps:
         n = min(chunk_steps, n_steps - done)
-        idx = np.stack([s.draw(n) for s in streams], axis=1)                     # (n, R, B)
+        idx = np.concatenate([s.draw(n) for s in samplers], axis=1)              # (n, R, B)
         W = _run_steps(net, W, samples, jnp.asarray(idx), eta)
         done += n
         current = flat(W)
