@@ -25,7 +25,7 @@ LAYERS = [  # (layer, module prefixes); a module's layer is that of its longest 
           # the JAX network engine (imported only when used; needs the ``network`` extra)
           "numerics.models.network", "numerics.models.network.network", "numerics.models.network.losses",
           "numerics.models.network.curvature", "numerics.models.network.replicas",
-          "numerics.models.network.architectures"]),
+          "numerics.models.network.architectures", "numerics.models.network.measure"]),
     (13, ["numerics.verify", "numerics.testing"]),
     (14, ["numerics.checks"]),
     (15, ["numerics.run", "numerics.__main__"]),

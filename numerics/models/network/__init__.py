@@ -23,6 +23,10 @@ from numerics.models.network.curvature import (  # noqa: E402
 )
 from numerics.models.network.replicas import ReplicaRun, run_replicas  # noqa: E402
 from numerics.models.network.architectures import relu_mlp  # noqa: E402
+from numerics.models.network.measure import (  # noqa: E402
+    NoiseVsCurvature, VarianceFlatness, noise_vs_curvature, variance_flatness,
+)
 
 __all__ = ["Network", "Samples", "per_sample_gradients", "gradient_covariance", "layer_hessian",
-           "per_sample_hessian_moments", "measure_layer", "run_replicas", "ReplicaRun", "relu_mlp"]
+           "per_sample_hessian_moments", "measure_layer", "run_replicas", "ReplicaRun", "relu_mlp",
+           "noise_vs_curvature", "NoiseVsCurvature", "variance_flatness", "VarianceFlatness"]

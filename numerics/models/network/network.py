@@ -95,6 +95,11 @@ class Network:
         leaves = self._treedef.flatten_up_to(params)
         return jnp.concatenate([jnp.ravel(leaves[i]) for i in self._indices(layer)])
 
+    def layer_indices(self, layer: str) -> np.ndarray:
+        """Positions of θ_l's entries in the flat parameter vector of :meth:`flatten` (θ_l = flat[indices]):
+        the layer read out of the vector 0, 1, …, n − 1."""
+        return np.asarray(self.get_layer(self.unflatten(np.arange(self.n_params)), layer)).astype(np.int64)
+
     def set_layer(self, params, layer: str, theta) -> object:
         """``params`` with layer ``layer``'s leaves replaced by the entries of θ_l."""
         leaves = list(self._treedef.flatten_up_to(params))
