@@ -22,6 +22,7 @@ LAYERS = [  # (layer, module prefixes); a module's layer is that of its longest 
           "numerics.engine.minibatches"]),
     (11, ["numerics.engine"]),
     (12, ["numerics.models",
+          "numerics.data",  # data sets (digits and the teacher reuse numerics.models.mlp)
           # the JAX network engine (imported only when used; needs the ``network`` extra)
           "numerics.models.network", "numerics.models.network.network", "numerics.models.network.losses",
           "numerics.models.network.curvature", "numerics.models.network.replicas",
