@@ -7,10 +7,10 @@ import os
 import platform
 import time
 
-from . import covariance, latex_build, scaling, sde_ensemble, sgd_throughput
+from . import covariance, latex_build, network, scaling, sde_ensemble, sgd_throughput
 
 SECTIONS = {"sgd": sgd_throughput, "covariance": covariance, "sde": sde_ensemble, "latex": latex_build,
-            "scaling": scaling}
+            "scaling": scaling, "network": network}
 
 
 def main(argv=None) -> int:

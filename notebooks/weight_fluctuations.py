@@ -14,14 +14,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import derivations
-from numerics.checks.fluct.ivfr import measured_variance_flatness
 from numerics.checks.fluct.layers import leverage_noise_covariance
 from numerics.models.noise_curvature import commutator_measure
 from numerics.models.linreg import hessian, least_squares_solution, noise_covariance
 from numerics.models import LeastSquares
 from numerics.engine.data import gaussian_teacher
 from numerics.engine.sgd import TrajectoryObserver, run_sgd
-from numerics.models.two_layer import variance_flatness_fit
+from numerics.models.two_layer import variance_flatness_fit, window_variance_flatness
 from numerics.verify import get_check
 
 FIGURES = os.environ.get("SGDNOISE_FIGURES") or tempfile.mkdtemp(prefix="sgdnoise_fluct_")
@@ -93,8 +92,8 @@ burn1 = int(5 / (eta1 * np.linalg.eigvalsh(hessian(ds1.X))[0]))
 traj1 = TrajectoryObserver(stride=10)
 run_sgd(LeastSquares(N1), ds1, eta=eta1, batch_size=1, n_steps=burn1 + 2000, n_replicas=256, w0=w_hat, seed=2,
         observers=[traj1])
-var1, F1, _ = measured_variance_flatness(LeastSquares(N1), ds1, w_hat, traj1.values[traj1.steps > burn1].reshape(-1, N1),
-                                         slice(0, N1))
+var1, F1, _ = window_variance_flatness(lambda w: LeastSquares(N1).loss(w, ds1.X, ds1.y), w_hat,
+                                       traj1.values[traj1.steps > burn1].reshape(-1, N1))
 print(f"single layer: ln(F_max/F_min) = {np.log(F1.max() / F1.min()):.3f}, ln(var_max/var_min) = {np.log(var1.max() / var1.min()):.3f}")
 
 fig, ax = plt.subplots(figsize=(5.5, 4.5))

@@ -57,6 +57,7 @@ __all__ = [
     "max_abs_z",
     "power_law_fit",
     "pvalue_z",
+    "replica_bootstrap",
     "replica_mean",
     "thin_to_independent",
     "time_and_replica_mean",
@@ -477,6 +478,19 @@ def replica_mean(values: Any, axis: int = 0) -> Estimate:
     if R < 2:
         raise ParameterError(f"replica_mean needs at least 2 replicas along axis {axis}, got {R}")
     return Estimate(x.mean(axis=0), x.std(axis=0, ddof=1) / math.sqrt(R), dof=R - 1)
+
+
+def replica_bootstrap(statistic: Callable[[np.ndarray], Any], n_replicas: int, n_resamples: int,
+                      rng: Any = None) -> Estimate:
+    """``statistic`` of all replicas, with the standard deviation of its values over ``n_resamples`` resamples
+    of the independent replicas (with replacement) as standard error. ``statistic`` maps an index array into the
+    replicas (with repeats) to a value or array; it may be any function of the chosen replicas (a PCA, a fit),
+    which a delete-one jackknife of additive summaries (:func:`block_jackknife`) cannot handle."""
+    _check_positive_int(n_replicas, "n_replicas", 2)
+    _check_positive_int(n_resamples, "n_resamples", 2)
+    rng = np.random.default_rng(rng)  # a Generator passes through unchanged
+    boots = np.array([statistic(rng.integers(0, n_replicas, n_replicas)) for _ in range(n_resamples)])
+    return Estimate(statistic(np.arange(n_replicas)), boots.std(axis=0, ddof=1))
 
 
 def time_and_replica_mean(samples: Any, n_batches: int = 32, min_replicas: int = 16) -> Estimate:

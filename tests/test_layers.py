@@ -18,9 +18,15 @@ LAYERS = [  # (layer, module prefixes); a module's layer is that of its longest 
     (4, ["derivations.linreg", "derivations.dln", "derivations.fluct", "derivations.curv", "derivations.perceptron"]),
     (5, ["derivations.latex", "derivations"]),
     (10, ["numerics.errors", "numerics.stats", "numerics.engine.rng", "numerics.engine.limits",
-          "numerics.engine.progress", "numerics.engine.grid", "numerics.engine.streams", "numerics.engine.data"]),
+          "numerics.engine.progress", "numerics.engine.grid", "numerics.engine.streams", "numerics.engine.data",
+          "numerics.engine.minibatches"]),
     (11, ["numerics.engine"]),
-    (12, ["numerics.models"]),
+    (12, ["numerics.models",
+          "numerics.data",  # data sets (digits and the teacher reuse numerics.models.mlp)
+          # the JAX network engine (imported only when used; needs the ``network`` extra)
+          "numerics.models.network", "numerics.models.network.network", "numerics.models.network.losses",
+          "numerics.models.network.curvature", "numerics.models.network.replicas",
+          "numerics.models.network.architectures", "numerics.models.network.measure"]),
     (13, ["numerics.verify", "numerics.testing"]),
     (14, ["numerics.checks"]),
     (15, ["numerics.run", "numerics.__main__"]),

@@ -22,7 +22,7 @@ from numerics.errors import ParameterError
 from numerics.models.mlp import MLP, load_digits_data, train_sgd
 from numerics.models.noise_curvature import (
     NoiseCurvature, antisymmetric_fraction, fit_gamma, least_squares_dual_weight, measure_layer, rank_one_family,
-    rotation_baseline,
+    rotation_baseline, top_count,
 )
 from numerics.engine.rng import child_seed
 from numerics.stats import Estimate, replica_mean
@@ -144,7 +144,7 @@ def digits_run(loss: str, params: dict, seed) -> dict:
     nc = measure_layer(model, w, X, y, 1, params["batch_size"])
     lam, C_ii, S_i = nc.diagonals()
     C_pred = evaluate("curv.noise_curvature", {"sigma_w": 1.0, "B": params["batch_size"], EH2: nc.Eh2})
-    n_top = max(5, int(params["top_fraction"] * len(lam)))
+    n_top = top_count(len(lam), params["top_fraction"])
     fit_c = fit_gamma(lam, C_ii, n_top, n_resamples=params["n_resamples"], seed=child_seed(seed, 1))
     fit_s = fit_gamma(lam, nc.in_eigenbasis(np.asarray(C_pred)), n_top, n_resamples=params["n_resamples"],
                       seed=child_seed(seed, 2))

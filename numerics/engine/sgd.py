@@ -3,7 +3,8 @@
 w_{k+1} = w_k − η ĝ_k, ĝ_k = mean of per-sample gradients over a minibatch of size B drawn per replica.
 Sampling schemes (ARCHITECTURE.md): ``with_replacement``, ``without_replacement`` (a uniformly random B-subset
 per step, independent across steps), ``epoch`` (random reshuffling: P // B minibatches per epoch; a
-last incomplete minibatch is dropped) and ``online`` (fresh samples from a data model every step).
+last incomplete minibatch is dropped; the indices of all three from :mod:`numerics.engine.minibatches`) and
+``online`` (fresh samples from a data model every step).
 
 Observers and the run record live in :mod:`numerics.engine.replicas` (shared with the fast engine) and are
 importable from here. Replicas run in blocks of ``block_size``; block b draws from ``SeedSequence(seed)``'s b-th child, so
@@ -22,6 +23,7 @@ from numerics.engine import limits, progress as progress_bars
 from numerics.engine.data import Dataset
 from numerics.errors import DivergenceError, ParameterError, require_choice, require_int_in_range, require_positive
 from numerics.engine.replicas import MomentObserver, Observer, SGDRun, TrajectoryObserver, initial_weights
+from numerics.engine.minibatches import MinibatchSampler
 from numerics.engine.rng import child_seed
 
 BACKENDS = ("numpy", "fast", "auto")
@@ -29,32 +31,17 @@ BACKENDS = ("numpy", "fast", "auto")
 __all__ = ["run_sgd", "SGDRun", "Observer", "MomentObserver", "TrajectoryObserver", "SAMPLING_SCHEMES", "BACKENDS"]
 
 
-class _Sampler:
-    """Draws per-replica minibatches for one block, according to the sampling scheme."""
+def _minibatches(data, sampling: str, batch_size: int, rng: np.random.Generator, n_replicas: int):
+    """A function drawing one step's minibatches (X (R, B, N), y (R, B)) of a block's replicas."""
+    if sampling == "online":
+        return lambda: data.sample(rng, (n_replicas, batch_size))
+    sampler = MinibatchSampler(rng, sampling, data.n_samples, batch_size, n_replicas)
 
-    def __init__(self, data, sampling: str, batch_size: int, rng: np.random.Generator, n_replicas: int):
-        self.data, self.sampling, self.B, self.rng, self.R = data, sampling, batch_size, rng, n_replicas
-        if sampling == "epoch":
-            self._per_epoch = data.n_samples // batch_size
-            self._position = self._per_epoch  # forces a reshuffle at the first draw
+    def draw():
+        idx = sampler.draw()[0]
+        return data.X[idx], data.y[idx]
 
-    def draw(self) -> tuple[np.ndarray, np.ndarray]:
-        rng, B, R = self.rng, self.B, self.R
-        if self.sampling == "online":
-            return self.data.sample(rng, (R, B))
-        P = self.data.n_samples
-        if self.sampling == "with_replacement":
-            idx = rng.integers(0, P, size=(R, B))
-        elif self.sampling == "without_replacement":
-            keys = rng.random((R, P))
-            idx = keys.argsort(axis=1)[:, :B] if B == P else np.argpartition(keys, B - 1, axis=1)[:, :B]
-        else:  # epoch
-            if self._position == self._per_epoch:
-                self._perm = rng.random((R, P)).argsort(axis=1)
-                self._position = 0
-            idx = self._perm[:, self._position * B:(self._position + 1) * B]
-            self._position += 1
-        return self.data.X[idx], self.data.y[idx]
+    return draw
 
 
 def run_sgd(model, data, *, eta: float, batch_size: int, n_steps: int,
@@ -126,14 +113,14 @@ def run_sgd(model, data, *, eta: float, batch_size: int, n_steps: int,
     for b in range(n_blocks):
         sl = slice(b * block_size, min((b + 1) * block_size, n_replicas))
         rng = np.random.default_rng(child_seed(seed, b))
-        sampler = _Sampler(data, sampling, batch_size, rng, sl.stop - sl.start)
+        draw = _minibatches(data, sampling, batch_size, rng, sl.stop - sl.start)
         w = w_all[sl]
         done = _stopped(stop_when, w, 0, stopped_at[sl])
         for obs in observers:
             obs.update(0, w, sl)
         with np.errstate(over="ignore", invalid="ignore"):
             for k in range(1, n_steps + 1):
-                X, y = sampler.draw()
+                X, y = draw()
                 step = eta * model.minibatch_gradient(w, X, y)
                 # finished replicas are frozen; they still draw minibatches so that the random
                 # stream of every other replica does not depend on when they stopped

@@ -24,7 +24,7 @@ from numerics.stats import PowerLawFit, power_law_fit
 
 __all__ = ["NoiseCurvature", "gradient_covariance", "measure_layer", "best_multiple_error", "commutator_measure", "haar_orthogonal",
            "antisymmetric_fraction",
-           "rotation_baseline", "fit_gamma", "rank_one_family", "least_squares_dual_weight"]
+           "rotation_baseline", "top_count", "fit_gamma", "rank_one_family", "least_squares_dual_weight"]
 
 
 def gradient_covariance(g: np.ndarray, batch_size: int = 1) -> np.ndarray:
@@ -126,6 +126,14 @@ def measure_layer(model: MLP, w, X, y, layer: int, batch_size: int) -> NoiseCurv
     g = model.per_sample_gradients(w, X, y, layer=layer)
     H, Eh2 = curvature_moments(*model.kronecker_factors(w, X, y, layer))
     return NoiseCurvature(gradient_covariance(g, batch_size), H, Eh2, batch_size)
+
+
+def top_count(n_directions: int, fraction: float) -> int:
+    """How many of H's directions γ is fitted on: the top ``fraction`` of ``n_directions`` (the authors' protocol:
+    60 %), at least the 5 that :func:`fit_gamma`'s bootstrap needs."""
+    if not 0 < fraction <= 1:
+        raise ParameterError(f"top_fraction must lie in (0, 1], got {fraction!r}")
+    return max(5, int(fraction * n_directions))
 
 
 def fit_gamma(hii, cii, n_top: int, *, confidence: float = 0.95, n_resamples: int = 2000, seed=None) -> PowerLawFit:

@@ -236,13 +236,17 @@ def linearised_covariance(model: TwoLayerLinear, X, Y, theta, eta: float, batch_
 
 
 # --------------------------------------------------------------------------- Feng–Tu analysis
-def principal_components(samples) -> tuple[np.ndarray, np.ndarray]:
-    """PCA of samples (S, d) (rows are weight vectors; centred here): variances σ_i² in descending order
-    and the directions p_i as columns of a (d, d) orthogonal matrix."""
+def principal_components(samples, n_components: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """PCA of samples (S, d) (rows are weight vectors; centred here): variances σ_i² (the eigenvalues of the
+    sample covariance, ddof = 1) in descending order and the directions p_i as orthonormal columns, the first
+    ``n_components`` (default min(S, d)). By SVD of the centred samples: O(S²d) when a window of S samples is
+    shorter than the d weights, where the d×d covariance would cost O(d³)."""
     x = np.asarray(samples, dtype=float)
     if x.ndim != 2 or x.shape[0] < 2:
         raise ParameterError(f"samples must have shape (S >= 2, d), got {x.shape}")
-    return covariance_principal_components(np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1]))
+    k = min(x.shape) if n_components is None else require_int_in_range("n_components", n_components, 1, min(x.shape))
+    _, s, Vt = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)  # singular values descending
+    return s[:k] ** 2 / (x.shape[0] - 1), Vt[:k].T
 
 
 def covariance_principal_components(cov) -> tuple[np.ndarray, np.ndarray]:
@@ -274,6 +278,27 @@ def flatness(loss: Callable[[np.ndarray], float], center, directions, factor: fl
         raise ParameterError("the loss profile never reaches factor * L0 along a direction (an exactly flat direction)")
 
     return np.array([crossing(p, 1) + crossing(p, -1) for p in D.T])
+
+
+def block_flatness(loss: Callable[[np.ndarray], float], center, directions, block=slice(None)) -> np.ndarray:
+    """:func:`flatness` about the full parameter vector ``center`` along directions (columns of ``directions``)
+    that live in the parameter block ``block`` (a slice or index array into the vector), zero elsewhere."""
+    center = np.asarray(center, dtype=float)
+    full = np.zeros((center.size, np.shape(directions)[1]))
+    full[block] = directions
+    return flatness(loss, center, full)
+
+
+def window_variance_flatness(loss: Callable[[np.ndarray], float], center, samples, block=slice(None),
+                             n_directions: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Feng & Tu's analysis of one window of SGD: PCA of the samples (S, d) of the parameter block ``block``
+    (:func:`principal_components`, the top ``n_directions``) and the flatness F_i at e·L₀ along each direction
+    (:func:`block_flatness`) about the window's mean, the parameters outside the block at ``center``.
+    Returns (σ², F, directions (d, n_directions))."""
+    var, D = principal_components(samples, n_directions)
+    mean = np.array(center, dtype=float)
+    mean[block] = np.mean(samples, axis=0)
+    return var, block_flatness(loss, mean, D, block), D
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ def test_benchmark_smoke_run_prints_every_section_and_peer():
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     for heading in ("### small", "### medium", "### exact discrete stationary covariance", "### SDE ensemble",
-                    "sgdnoise latex", "### replica-steps/s vs R", "### 1 vs 2 workers"):
+                    "sgdnoise latex", "### replica-steps/s vs R", "### 1 vs 2 workers", "### network engine"):
         assert heading in out, heading
     from benchmarks.peers import PEERS
 

@@ -21,7 +21,8 @@ from derivations.errors import ParameterError, SgdNoiseError
 from numerics.stats import (
     DEFAULT_Z_THRESHOLD, FALSE_FAILURE_PER_ENTRY_AT_5_SIGMA, Estimate, KSResult, PowerLawFit, batch_means,
     effective_sample_size, false_failure_probability, integrated_autocorrelation_time, ks_test, max_abs_z,
-    power_law_fit, replica_mean, standardised_moments, thin_to_independent, time_and_replica_mean, verdict, z_scores,
+    power_law_fit, replica_bootstrap, replica_mean, standardised_moments, thin_to_independent, time_and_replica_mean,
+    verdict, z_scores,
 )
 
 
@@ -501,3 +502,10 @@ def test_standardised_moments_refuses_bad_shapes():
         standardised_moments(np.ones(10))
     with pytest.raises(ParameterError, match="n_blocks"):
         standardised_moments(np.ones((2, 8)))
+
+
+def test_replica_bootstrap_gives_the_standard_error_of_a_mean():
+    x = np.random.default_rng(0).standard_normal((400, 2)) * [1.0, 3.0]
+    est = replica_bootstrap(lambda r: x[r].mean(axis=0), 400, 400, np.random.default_rng(1))
+    np.testing.assert_allclose(est.value, x.mean(axis=0))
+    np.testing.assert_allclose(est.stderr, x.std(axis=0, ddof=1) / 20, rtol=0.15)

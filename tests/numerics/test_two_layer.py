@@ -10,7 +10,7 @@ from numerics.errors import ParameterError
 from numerics.models.two_layer import (
     MultiOutputDataset, TwoLayerLinear, balance_noise_moments, covariance_principal_components, flatness,
     least_squares_product, linearised_covariance, noise_balanced_state, principal_components, teacher_data,
-    variance_flatness_fit,
+    variance_flatness_fit, window_variance_flatness,
 )
 
 
@@ -110,3 +110,23 @@ def test_bad_input_is_refused():
         teacher_data(3, 2, 20, 0.3, singular_values=[1, 2, 3])
     with pytest.raises(ParameterError, match="theta"):
         TwoLayerLinear(2, 2, 2).unpack(np.zeros(3))
+
+
+def test_principal_components_by_svd_match_the_sample_covariance_and_window_flatness_embeds_the_block():
+    rng = np.random.default_rng(4)
+    samples = rng.standard_normal((30, 5)) * [3.0, 2.0, 1.0, 0.5, 0.2]
+    var, D = principal_components(samples, 3)
+    ref_var, ref_D = covariance_principal_components(np.cov(samples, rowvar=False))
+    np.testing.assert_allclose(var, ref_var[:3], rtol=1e-12)
+    np.testing.assert_allclose(np.abs(np.sum(D * ref_D[:, :3], axis=0)), 1, rtol=1e-10)
+    wide = rng.standard_normal((4, 9))                   # S < d: min(S, d) components, the last one of variance 0
+    assert principal_components(wide)[1].shape == (9, 4) and principal_components(wide)[0][-1] < 1e-25
+    with pytest.raises(ParameterError, match="n_components"):
+        principal_components(wide, 5)
+    # block (1, 3) of a 4-vector; the loss ½‖w‖² + 1 about the window mean m (zero outside the block): F = 2√(2(e−1)L₀)
+    block = np.array([1, 3])
+    window = rng.standard_normal((50, 2))
+    var, F, D = window_variance_flatness(lambda w: 0.5 * w @ w + 1.0, np.zeros(4), window, block)
+    L0 = 0.5 * window.mean(axis=0) @ window.mean(axis=0) + 1.0
+    along = window.mean(axis=0) @ D                       # the centre's component along each direction
+    np.testing.assert_allclose(F, 2 * np.sqrt(along ** 2 + 2 * (np.e - 1) * L0), rtol=1e-9)

@@ -23,10 +23,10 @@ from numerics.errors import ParameterError
 from numerics.engine.rng import as_generator, child_seed
 from numerics.engine.replicas import SecondMomentObserver
 from numerics.engine.sgd import TrajectoryObserver, run_sgd
-from numerics.stats import Estimate, extrapolate_to_zero, replica_mean
+from numerics.stats import Estimate, extrapolate_to_zero, replica_bootstrap, replica_mean
 from numerics.models.two_layer import (
-    MultiOutputDataset, TwoLayerLinear, covariance_principal_components, flatness, linearised_covariance,
-    noise_balanced_state, product_noise_covariance, variance_flatness_fit,
+    MultiOutputDataset, TwoLayerLinear, block_flatness, covariance_principal_components, linearised_covariance,
+    noise_balanced_state, product_noise_covariance, variance_flatness_fit, window_variance_flatness,
 )
 from numerics.checks.fluct.layers import burn_in_steps, combine_labelled
 
@@ -43,23 +43,6 @@ def factorial_teacher_data(n: int, singular_values, noise_std: float, seed) -> M
     rng = as_generator(seed)
     U, V = (np.linalg.qr(rng.standard_normal((n, n)))[0] for _ in range(2))
     return MultiOutputDataset(X, X @ (V * np.asarray(singular_values, dtype=float)) @ U.T + E)
-
-
-def principal_variance_flatness(model, ds, mean, cov, block: slice):
-    """PCA of the covariance ``cov`` of the parameter block ``block`` (variances descending) and Feng–Tu's
-    flatness along each direction about the full parameter vector ``mean``. Returns (σ², F, directions)."""
-    var, D = covariance_principal_components(cov)
-    full = np.zeros((mean.size, D.shape[1]))
-    full[block] = D
-    return var, flatness(lambda w: model.loss(w, ds.X, ds.y), mean, full), D
-
-
-def measured_variance_flatness(model, ds, center, samples, loss_block: slice):
-    """:func:`principal_variance_flatness` of late-time samples (S, d) of ``loss_block``, about their mean
-    (the other parameters at ``center``)."""
-    mean = center.copy()
-    mean[loss_block] = samples.mean(axis=0)
-    return principal_variance_flatness(model, ds, mean, np.cov(samples, rowvar=False), loss_block)
 
 
 def _late_samples(model, ds, theta, eta, B, block: slice, burn: int, n_steps: int, n_replicas: int, stride: int,
@@ -94,7 +77,7 @@ def _single_layer_variances(params: dict, seed: int) -> tuple[Comparison, str]:
                              params["single_replicas"], params["stride"], seed + 20)
     # directions (PCA) from the even replicas, variances measured on the odd ones: a sample eigenvalue measured on
     # the data that chose its direction leans high at the top of the spectrum and low at the bottom
-    _, F1, D1 = measured_variance_flatness(lsq, ds1, w_hat, samples1[:, ::2].reshape(-1, N1), slice(0, N1))
+    _, F1, D1 = window_variance_flatness(lambda w: lsq.loss(w, ds1.X, ds1.y), w_hat, samples1[:, ::2].reshape(-1, N1))
     est = direction_variances(samples1[:, 1::2], D1)
     exact = np.einsum("ik,ij,jk->k", D1, S1, D1)
     # the wrong law's best case: c by weighted least squares of ln σ_i² + ψ ln F_i (weights 1/se(ln σ_i²)²)
@@ -179,20 +162,14 @@ def _ivfr_statistics(model, ds, spec: _Spectrum, theta, deltas, seconds, eta: fl
     def statistic(replicas: np.ndarray) -> np.ndarray:
         d = deltas[replicas].mean(axis=0)
         cov = seconds[replicas].mean(axis=0) - np.outer(d, d)
-        var, F, _ = principal_variance_flatness(model, ds, theta + d, cov[block, block], block)
+        var, D = covariance_principal_components(cov[block, block])
+        F = block_flatness(lambda w: model.loss(w, ds.X, ds.y), theta + d, D, block)
         v, Fs = var[spec.singles] / eta, F[spec.singles]
         chords = [-np.log(v[position[i]] / v[position[j]]) / np.log(Fs[position[i]] / Fs[position[j]])
                   for i, j in spec.pairs]
         return np.concatenate([v, [var[g].mean() / eta for g in spec.clusters], Fs, chords,
                                [variance_flatness_fit(v, Fs).psi]])
     return statistic
-
-
-def _replica_bootstrap(statistic, n_replicas: int, n_resamples: int, rng) -> Estimate:
-    """``statistic`` of all replicas, with the standard deviation of its values over ``n_resamples`` resamples
-    of the independent replicas (with replacement) as standard error."""
-    boots = np.array([statistic(rng.integers(0, n_replicas, n_replicas)) for _ in range(n_resamples)])
-    return Estimate(statistic(np.arange(n_replicas)), boots.std(axis=0, ddof=1))
 
 
 def _run_ivfr(params: dict, seed: int) -> CheckResult:
@@ -220,7 +197,7 @@ def _run_ivfr(params: dict, seed: int) -> CheckResult:
         run_sgd(model, ds, eta=eta, batch_size=B, n_steps=burn + burn_in_steps(lin, eta, params["window_relaxations"]),
                 n_replicas=params["n_replicas"], w0=theta, seed=child_seed(seed, k + 1), observers=[obs])
         statistic = _ivfr_statistics(model, ds, spec, theta, obs.means(), obs.second_moments(), eta)
-        est.append(_replica_bootstrap(statistic, params["n_replicas"], params["n_bootstrap"], rng))
+        est.append(replica_bootstrap(statistic, params["n_replicas"], params["n_bootstrap"], rng))
     limit, chi2 = extrapolate_to_zero(etas, est, params["degree"])
     S, pairs = spec.singles, spec.pairs
     sections = np.cumsum([len(S) + len(spec.clusters), len(S), len(pairs)])

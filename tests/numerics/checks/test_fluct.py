@@ -4,7 +4,7 @@ import numpy as np
 import sympy as sp
 
 from derivations.fluct import explicit_label_noise_average, sigma
-from numerics.checks.fluct.ivfr import _ivfr_statistics, _predicted_spectrum, _replica_bootstrap, factorial_teacher_data
+from numerics.checks.fluct.ivfr import _ivfr_statistics, _predicted_spectrum, factorial_teacher_data
 from numerics.checks.fluct.layers import leverage_noise_covariance
 from numerics.models.noise_curvature import best_multiple_error, commutator_measure
 from numerics.models.two_layer import (
@@ -68,10 +68,3 @@ def test_ivfr_statistics_recover_the_closed_forms_from_the_exact_covariance():
     expected = np.concatenate([spec.var[singles], [spec.var[g].mean() for g in spec.clusters], spec.flat[singles], chord,
                                [variance_flatness_fit(spec.var[singles], spec.flat[singles]).psi]])
     np.testing.assert_allclose(statistic(np.arange(2)), expected, rtol=1e-8)
-
-
-def test_replica_bootstrap_gives_the_standard_error_of_a_mean():
-    x = np.random.default_rng(0).standard_normal((400, 2)) * [1.0, 3.0]
-    est = _replica_bootstrap(lambda r: x[r].mean(axis=0), 400, 400, np.random.default_rng(1))
-    np.testing.assert_allclose(est.value, x.mean(axis=0))
-    np.testing.assert_allclose(est.stderr, x.std(axis=0, ddof=1) / 20, rtol=0.15)
