@@ -296,7 +296,10 @@ class SGDModel:
         return gaussian_integral.expectation(expr, self.gaussian_variables, self._mean, self._cov)
 
     def numeric_values(self, values: Mapping) -> dict:
-        """{symbol: number} from ``values`` keyed by symbols or names: the weights, η, B, κ and the parameters."""
+        """{symbol: number} from ``values`` keyed by symbols or names: the weights, η, B, κ and the parameters.
+
+        Each value must be a finite real number within its symbol's declared assumptions (``positive``,
+        ``nonnegative``, ``integer``), else ParameterError."""
         known = list(self.weights) + [ETA_SYMBOL, B_SYMBOL, KAPPA_SYMBOL, P_SYMBOL] + list(self.parameters)
         by_name = {str(s): s for s in known}
         out = {}
@@ -306,7 +309,17 @@ class SGDModel:
                 raise ParameterError(f"unknown symbol {key!r}: expected one of {sorted(by_name)}")
             if isinstance(val, str):
                 raise ParameterError(f"the value of {sym} must be a number, got the string {val!r}")
-            out[sym] = _as_expr(str(sym), val)
+            v = _as_expr(str(sym), val)
+            # a number in the symbol's domain: complex, nan and ±inf have no meaning in the integrals, and a value
+            # outside a declared assumption would contradict the simplifications made under it
+            if not (v.is_number and v.is_extended_real and v.is_finite):
+                raise ParameterError(f"the value of {sym} must be a finite real number, got {val!r}")
+            if (sym.is_positive and not v.is_positive) or (sym.is_nonnegative and v.is_negative):
+                raise ParameterError(f"{sym} is declared {'positive' if sym.is_positive else 'nonnegative'}, "
+                                     f"got {val!r}")
+            if sym.is_integer and v != sp.floor(v):
+                raise ParameterError(f"{sym} is declared an integer, got {val!r}")
+            out[sym] = v
         return out
 
     def evaluate(self, expr, values: Mapping, *, rtol: float = 1e-10, atol: float = 1e-13):
@@ -409,12 +422,15 @@ class SGDModel:
         return stationary_density(sde, _domain_of(sde.state[0]) if domain is None else domain, time_budget=time_budget)
 
     def lyapunov_covariance(self, fixed_point: Mapping, sampling: str = "with_replacement", eta=ETA_SYMBOL,
-                            batch_size=B_SYMBOL, n_samples=None, values: Mapping | None = None):
+                            batch_size=B_SYMBOL, n_samples=None, values: Mapping | None = None,
+                            fixed_point_tol: float = 1e-8):
         """Linearised (OU) stationary covariance near w*: A Σ + Σ Aᵀ = ηκ C(w*), A = ∂∇L/∂w at w*.
 
         ``fixed_point`` maps every weight to its value; ∇L(w*) must vanish. Exact models return a sympy Matrix.
         Quadrature models need numbers (``fixed_point``, η, B and ``values`` for the model's parameters) and
-        return a ``NumericValue`` whose ``error`` bounds the first-order effect of the integrals' errors.
+        return a symmetric ``NumericValue`` whose ``error`` is a first-order bound on Σ's error given the integrals'
+        error estimates; there w* counts as a fixed point when |∇L(w*)| ≤ ``fixed_point_tol`` + 5 × its error
+        estimate.
         """
         eta = _check_eta(eta)
         kappa = self.minibatch_scale(sampling, batch_size, n_samples)
@@ -422,7 +438,9 @@ class SGDModel:
         if set(point) != set(self.weights):
             raise ParameterError(f"fixed_point must give every weight {list(self.weights)}, got {list(point)}")
         if not self.exact:
-            return self._numeric_lyapunov(point, eta * kappa, values or {})
+            if not fixed_point_tol >= 0:
+                raise ParameterError(f"fixed_point_tol must be >= 0, got {fixed_point_tol!r}")
+            return self._numeric_lyapunov(point, eta * kappa, values or {}, fixed_point_tol)
         residual = self.mean_gradient.subs(point).applyfunc(sp.simplify)
         if any(r != 0 for r in residual):
             raise ParameterError(f"{point} is not a fixed point: the mean gradient there is {list(residual)}")
@@ -438,16 +456,16 @@ class SGDModel:
                                      "the model to the non-degenerate directions)")
         return lyapunov_solve(A, eta * kappa * self.noise_covariance.subs(point))
 
-    def _numeric_lyapunov(self, point: dict, scale: sp.Expr, values: Mapping):
+    def _numeric_lyapunov(self, point: dict, scale: sp.Expr, values: Mapping, tol: float):
         """A Σ + Σ Aᵀ = Q at numbers, with the first-order error bound
         ‖δΣ‖_F ≤ ‖𝓛⁻¹‖₂ (‖δQ‖_F + 2 ‖δA‖_F ‖Σ‖₂), 𝓛 = I ⊗ A + A ⊗ I (scipy.linalg.solve_continuous_lyapunov)."""
         from scipy.linalg import solve_continuous_lyapunov
 
         at = {**self.numeric_values(values), **point}
         residual = self.evaluate(self.mean_gradient, at)
-        if np.any(np.abs(residual.value) > 1e-8 + 5 * residual.error):
+        if np.any(np.abs(residual.value) > tol + 5 * residual.error):
             raise ParameterError(f"{point} is not a fixed point: the mean gradient there is {residual.value.ravel()} "
-                                 f"(± {residual.error.ravel()}; |grad L| <= 1e-8 needed)")
+                                 f"(± {residual.error.ravel()}; |grad L| <= fixed_point_tol={tol:g} needed)")
         A = self.evaluate(self.mean_gradient.jacobian(self.weights), at)
         Q = self.evaluate(scale * self.noise_covariance, at)
         a = (A.value + A.value.T) / 2  # the Hessian of L: symmetric up to quadrature error
@@ -456,6 +474,7 @@ class SGDModel:
             raise ParameterError(f"{point} is not a provably stable fixed point: the Hessian of L there has the "
                                  f"eigenvalue {lowest:.6g} (quadrature error {np.linalg.norm(A.error):.2g}; needs > 0)")
         sigma = solve_continuous_lyapunov(a, Q.value)
+        sigma = (sigma + sigma.T) / 2  # the exact solution is symmetric; the solver's rounding is not
         n = a.shape[0]
         inverse_norm = 1 / np.linalg.svd(np.kron(np.eye(n), a) + np.kron(a, np.eye(n)), compute_uv=False)[-1]
         bound = inverse_norm * (np.linalg.norm(Q.error) + 2 * np.linalg.norm(A.error) * np.linalg.norm(sigma, 2))

@@ -12,8 +12,9 @@ on are left to numerics.
 
 :func:`evaluate` gives the number with an error estimate: every integral in an expression (or matrix) is computed
 by ``scipy.integrate.cubature`` (adaptive Gauss–Kronrod in one dimension, Genz–Malik in several, infinite limits
-mapped onto finite ones), all integrals over the same variables in one vector-valued call, and the estimates are
-propagated to the expression to first order, Σ_k |∂F/∂I_k| δI_k. An integral whose estimated error stays above
+mapped onto finite ones), all integrals over the same variables in one vector-valued call (points where a factor
+overflows double precision although the integrand is finite, e.g. e^{wz}/(e^{wz} + 1) at |w| ≳ 20, are evaluated
+again by mpmath), and the estimates are propagated to the expression to first order, Σ_k |∂F/∂I_k| δI_k. An integral whose estimated error stays above
 ``atol + rtol·|I|`` within ``max_subdivisions`` raises :class:`~derivations.errors.QuadratureError` — a
 requested accuracy is reached or refused, never silently missed.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import mpmath
 import numpy as np
 import sympy as sp
 
@@ -31,6 +33,7 @@ from derivations.errors import ParameterError, QuadratureError
 __all__ = ["expectation", "evaluate", "NumericValue", "standard_normal_variables"]
 
 _UNDERFLOW = 2 * 745.0  # |z|² beyond which exp(−|z|²/2) is 0 in double precision
+RTOL_MIN = 1e-14  # a relative accuracy double precision can reach (ε ≈ 2.2e-16 per operation); finer is refused
 _FACTOR_OPS = 300  # integrands up to this many operations are shown factored (a work bound: deterministic)
 
 
@@ -112,6 +115,30 @@ def _integrals(items) -> list[sp.Integral]:
     return sorted(found, key=sp.default_sort_key)
 
 
+class _PrecisePoints:
+    """The integrands in mpmath (no overflow: its exponent range is unbounded), for the points where the double
+    precision ones are not finite although the value is, e.g. e^{wz}/(e^{wz} + 1) = inf/inf at wz ≳ 710 where
+    the Gaussian weight e^{−z²/2} has not underflowed yet (|w| ≳ 20). Only a value that is not finite here
+    either raises."""
+
+    def __init__(self, zs: list[sp.Symbol], functions: list[sp.Expr], members: list[sp.Integral]):
+        self.zs, self.members = zs, members
+        self.f = sp.lambdify(zs, functions, modules="mpmath")
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        out = np.empty((points.shape[0], len(self.members)))
+        with mpmath.workdps(30):
+            for row, z in enumerate(points):
+                vals = [mpmath.mpmathify(v) for v in self.f(*(mpmath.mpf(float(c)) for c in z))]
+                for col, v in enumerate(vals):
+                    real = float(v.real) if mpmath.im(v) == 0 else np.nan
+                    if not np.isfinite(real):
+                        raise QuadratureError(f"the integrand of {self.members[col]} is not finite at "
+                                              f"{dict(zip(self.zs, z))}: {mpmath.nstr(v, 6)}")
+                    out[row, col] = real
+        return out
+
+
 def _compute(integrals: list[sp.Integral], rtol: float, atol: float, max_subdivisions: int) -> dict:
     """{Integral: (value, error)}: one vector-valued ``cubature`` call per set of integration variables."""
     from scipy.integrate import cubature
@@ -129,19 +156,21 @@ def _compute(integrals: list[sp.Integral], rtol: float, atol: float, max_subdivi
         stray = set().union(*(m.function.free_symbols for m in members)) - set(zs)
         if stray:
             raise ParameterError(f"give numeric values for {sorted(map(str, stray))} (the integrand depends on them)")
-        f = sp.lambdify(zs, [m.function for m in members], modules=["scipy", "numpy"], cse=True)
+        functions = [m.function for m in members]
+        f = sp.lambdify(zs, functions, modules=["scipy", "numpy"], cse=True)
+        exact = _PrecisePoints(zs, functions, members)
 
-        def integrand(z, f=f):
-            # where the Gaussian weight underflows to 0 the integrand is 0, also when a factor overflows there
-            # (e.g. e^{wz} / (1 + e^{wz}) → inf/inf): those points are not evaluated
+        def integrand(z, f=f, exact=exact):
+            # where the Gaussian weight underflows to 0 the integrand is 0, also when a factor overflows there:
+            # those points are not evaluated
             live = np.sum(z * z, axis=1) < _UNDERFLOW
             vals = np.zeros((z.shape[0], len(members)))
             with np.errstate(all="ignore"):
                 vals[live] = np.stack([np.broadcast_to(np.asarray(v, dtype=float), (int(live.sum()),))
                                        for v in f(*z[live].T)], axis=-1)
-            if not np.all(np.isfinite(vals)):
-                bad = z[np.argmax(~np.isfinite(vals).all(axis=1))]
-                raise QuadratureError(f"an integrand of {members} is not finite at {dict(zip(zs, bad))}")
+            bad = ~np.isfinite(vals).all(axis=1)
+            if bad.any():
+                vals[bad] = exact(z[bad])
             return vals
         lo = [float(lim[1]) for lim in limits]
         hi = [float(lim[2]) for lim in limits]
@@ -163,11 +192,13 @@ def evaluate(expr, values=None, *, rtol: float = 1e-10, atol: float = 1e-13,
     """``expr`` (an expression or matrix, possibly holding integrals from :func:`expectation`) at ``values``
     ({symbol: number}), with the propagated error estimate.
 
-    Each integral is computed to ``atol + rtol·|I|`` or :class:`QuadratureError` is raised; the expression's
+    Each integral is computed to ``atol + rtol·|I|`` or :class:`QuadratureError` is raised; ``rtol`` below
+    :data:`RTOL_MIN` is refused (ParameterError), since rounding alone would exceed it; the expression's
     error is Σ_k |∂F/∂I_k| δI_k (first order in the integrals' errors; exact parts contribute none).
     """
-    if not (0 < rtol < 1) or not atol >= 0:
-        raise ParameterError(f"need 0 < rtol < 1 and atol >= 0, got rtol={rtol!r}, atol={atol!r}")
+    if not (RTOL_MIN <= rtol < 1) or not atol >= 0:
+        raise ParameterError(f"need {RTOL_MIN:g} <= rtol < 1 (double precision resolves no finer) and atol >= 0, "
+                             f"got rtol={rtol!r}, atol={atol!r}")
     values = {k: sp.sympify(v) for k, v in dict(values or {}).items()}
     matrix = isinstance(expr, sp.MatrixBase)
     items = [sp.sympify(e).xreplace(values) for e in (list(expr) if matrix else [expr])]

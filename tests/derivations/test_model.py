@@ -327,3 +327,29 @@ def test_stationary_density_of_a_non_polynomial_model_returns_within_its_budget(
     assert time.monotonic() - started < 20 and not density.closed_form
     with pytest.raises(QuadratureError, match="cannot be decided"):
         density.pdf({"s": 1.0, "sigma": 0.5})
+
+
+def _logistic_model():
+    wv, xv, yv = sp.symbols("w x y", real=True)
+    s = sp.Symbol("s", positive=True)
+    return SGDModel(sp.log(1 + sp.exp(-yv * wv * xv)), wv, xv, target=yv, teacher=s * xv, labels="bernoulli",
+                    fallback="quadrature")
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"w": 1j, "s": 1}, "finite real number"), ({"w": float("nan"), "s": 1}, "finite real number"),
+    ({"w": float("inf"), "s": 1}, "finite real number"), ({"w": 1, "s": -1}, "s is declared positive"),
+    ({"w": 1, "s": 1, "B": 1.5}, "B is declared an integer")])
+def test_numeric_values_must_be_finite_reals_within_the_declared_assumptions(values, message):
+    model = _logistic_model()
+    with pytest.raises(ParameterError, match=message):
+        model.evaluate(model.mean_gradient, values)
+
+
+def test_quadrature_lyapunov_takes_a_fixed_point_tolerance_and_returns_a_symmetric_covariance():
+    model = _logistic_model()
+    wv = model.weights[0]
+    with pytest.raises(ParameterError, match="fixed_point_tol=1e-08"):
+        model.lyapunov_covariance({wv: 1.0000001}, eta=0.1, batch_size=1, values={"s": 1})
+    loose = model.lyapunov_covariance({wv: 1.0000001}, eta=0.1, batch_size=1, values={"s": 1}, fixed_point_tol=1e-6)
+    assert np.array_equal(loose.value, loose.value.T) and loose.value[0, 0] > 0

@@ -74,8 +74,8 @@ class DensityFunction:
     """Numeric stationary density at fixed parameters: ``f(x)`` → float (0 outside the domain).
 
     ``log(x)`` is the log-density (mpmath); ``normalisation`` the constant ``Z`` dividing
-    the unnormalised density (``method``: ``"closed form"`` or ``"quadrature"``; ``normalisation_error`` a bound
-    on its relative error, 0 for a closed form); when the
+    the unnormalised density (``method``: ``"closed form"`` or ``"quadrature"``; ``normalisation_error`` an
+    estimate of its relative error from the quadrature's error estimates, 0 for a closed form); when the
     potential has no closed form the unnormalised density is only defined up to a constant
     factor, so only the normalised values are meaningful. Evaluation is scalar (mpmath); for
     vectorised evaluation use :meth:`StationaryDensity.to_scipy`.
@@ -377,8 +377,10 @@ def stationary_density(sde_or_coefficients, domain: Sequence = (-sp.oo, sp.oo),
     What is attempted is decided by work bounds, so the result (and ``.path``, which says what produced each
     part) is a function of the input alone. ``time_budget`` (seconds, ``None`` = no limit) is only a hang
     guard over the whole call: past it, :class:`~derivations.calculus.budget.SymbolicTimeout` names the stage
-    the call was in. The default, 10 s, is several times what the slowest density of this package takes.
+    the call was in; it must be > 0. The default, 10 s, is several times what the slowest density of this package takes.
     """
+    if time_budget is not None and not time_budget > 0:
+        raise ParameterError(f"time_budget must be > 0 seconds (None: no limit), got {time_budget!r}")
     a, d, x_user = _coefficients(sde_or_coefficients)
     try:
         lo, hi = (sp.sympify(v) for v in domain)
@@ -413,6 +415,11 @@ def _construct(a: sp.Expr, d: sp.Expr, x_user: sp.Symbol, lo: sp.Expr, hi: sp.Ex
             f"the diffusion D vanishes inside the domain, at {x_user} = {zero}: the process cannot cross that point "
             f"(it is a boundary of the diffusion), so no single density lives on ({lo}, {hi}); pass "
             f"domain=({lo}, {zero}) or domain=({zero}, {hi}), the side the process starts on")
+    # D = G Gᵀ ≥ 0: a diffusion that is provably negative somewhere in the domain is no diffusion
+    at = d.subs(x, _reference_point(lo, hi))
+    if d.is_negative or at.is_negative:
+        raise ParameterError(f"the diffusion D = {d.subs(back)} is negative on the domain ({lo}, {hi}) (at "
+                             f"{x_user} = {_reference_point(lo, hi)} it is {at}): D = G² must be >= 0")
     params = tuple(sorted((a.free_symbols | d.free_symbols) - {x}, key=str))
 
     with stage("log-derivative 2A/D - D'/D"):

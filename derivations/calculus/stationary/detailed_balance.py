@@ -10,7 +10,7 @@ from sympy.integrals.rationaltools import ratint
 from derivations.errors import ParameterError
 from derivations.calculus.budget import hang_guard
 from derivations.calculus.sde import ItoSDE
-from derivations.calculus.stationary.symbolic import INTEGRATE_OPS, attempt, light, small, tidy
+from derivations.calculus.stationary.symbolic import INTEGRATE_OPS, attempt, light, rational_work, small, tidy
 
 
 def detailed_balance(sde: ItoSDE, time_budget: float | None = 10.0) -> tuple[Any, sp.Expr | None]:
@@ -28,8 +28,9 @@ def detailed_balance(sde: ItoSDE, time_budget: float | None = 10.0) -> tuple[Any
     symmetric — for symmetric ``H``, that ``H`` and ``D`` commute.
 
     Work bounds decide what is attempted (:mod:`.symbolic`: simplify on small expressions, ``ratint`` on
-    rational components of the potential, ``sympy.integrate`` on small ones); ``time_budget`` (seconds,
-    ``None`` = no limit) is only a hang guard over the whole call (``SymbolicTimeout`` past it).
+    rational components of the potential below its gate :func:`.symbolic.rational_work`, ``sympy.integrate``
+    on small ones); ``time_budget`` (seconds, ``None`` = no limit) is only a hang guard over the whole call
+    (``SymbolicTimeout`` past it).
     """
     with hang_guard(time_budget, "detailed_balance"):
         return _detailed_balance(sde)
@@ -75,7 +76,7 @@ def _detailed_balance(sde: ItoSDE) -> tuple[Any, sp.Expr | None]:
         remainder = tidy(v[i] - sp.diff(phi, x[i]))
         if remainder != 0:
             if remainder.is_rational_function(x[i]):
-                part = attempt(ratint, remainder, x[i])
+                part = attempt(ratint, remainder, x[i]) if rational_work(remainder, x[i]) is None else None
             else:
                 part = attempt(sp.integrate, remainder, x[i]) if small(remainder, INTEGRATE_OPS) else None
             if part is None or part.has(sp.Integral):

@@ -116,8 +116,8 @@ class _ChebPiece:
     """Adaptive Chebyshev–Lobatto interpolant (33 points) of a float function on [a, b], bisected until the
     trailing coefficients of every part are below ``atol`` (1e-13 of the largest coefficient on all of [a, b]),
     with its antiderivative: ``integral(x) = ∫_a^x f`` and ``total = ∫_a^b f`` (Clenshaw–Curtis, spectral
-    accuracy). ``error`` = Σ over the parts of width × |three trailing coefficients|: a bound on the error of
-    ``total`` with a wide margin (it bounds the interpolation error, whose integral is far smaller)."""
+    accuracy). ``error`` = Σ over the parts of width × |three trailing coefficients|: an estimate of the error
+    of ``total`` (of the interpolation error, whose integral is usually far smaller; not a rigorous bound)."""
 
     def __init__(self, f: Callable[[float], float], a: float, b: float, depth: int = 0, max_depth: int = 10,
                  atol: float | None = None):
@@ -276,7 +276,7 @@ class _Cumulative:
 _H = 0.125          # grid step in u
 _U_MAX = 40.0       # the walk gives up beyond |u| = 40 (x ~ e^40 scale lengths away)
 _TAIL_RTOL = 1e-17  # tail mass (power-law extrapolated) neglected below this fraction
-_ROUNDING = 2.0 ** -50  # relative rounding of Z from log Z (times 1 + |log Z|), added to its error bound
+_ROUNDING = 2.0 ** -50  # relative rounding of Z from log Z (times 1 + |log Z|), added to its error estimate
 
 
 def _local_exponent(dlog_f: Callable, e, d, u):
@@ -296,8 +296,8 @@ class _EndPiece:
     k(x) = (x − e)(log f)′ the local exponent, which is regular (k(x) − k = O(x − e)); it is evaluated at 256
     bits (k is k(x) at x − e = 10⁻³⁰ δ) and held at its value at x − e = 10⁻¹⁵ δ closer in, which moves Ψ by
     O(10⁻¹⁵). So H = H(1) exp(Ψ(s) − Ψ(1)), Ψ the Chebyshev antiderivative of ψ. ``integral(x)`` is ∫ f from
-    the stretch's left end to x, as for the walk's pieces; ``error`` bounds the error of ``total`` (the two
-    Chebyshev fits, and the rounding of k)."""
+    the stretch's left end to x, as for the walk's pieces; ``error`` estimates the error of ``total`` (the two
+    Chebyshev fits' estimates, and the rounding of k)."""
 
     _PREC = 256  # bits: resolves x − e = 10⁻³⁰ δ next to e and k(x) − k at x − e ≥ 10⁻¹⁵ δ
     _DEPTH = 24  # bisections towards s = 0, where H − H(0) ~ s^m is only ⌊m⌋ times differentiable for non-integer m
@@ -343,8 +343,9 @@ class _EndPiece:
 class NumericDensity:
     """Numerical model of the density at fixed parameter values (built once per parameter set).
 
-    ``log_z`` is log Z, ``method`` ``"closed form"`` or ``"quadrature"``, and ``normalisation_error`` a bound
-    on the relative error of Z (= on the absolute error of log Z; 0 for a closed form)."""
+    ``log_z`` is log Z, ``method`` ``"closed form"`` or ``"quadrature"``, and ``normalisation_error`` an
+    estimate of the relative error of Z (= of the absolute error of log Z; 0 for a closed form) from the
+    Chebyshev pieces' and mpmath's error estimates: an estimate, not a rigorous bound."""
 
     def __init__(self, sd: "StationaryDensity", values: dict, check_tails: bool = False):
         self.values = values
@@ -375,14 +376,11 @@ class NumericDensity:
         self._closed_float = closed_float
         if check_tails:
             self.check_tails()
-        self.shift = self._log_un(self.centre)
+        self.shift = self.log_un(self.centre)
         self.log_z, self.method, self.normalisation_error = self._normalise(sd)
 
     def log_un(self, t):
         """log of the unnormalised density (up to an additive constant when not closed-form), mpf."""
-        return self._log_un(t)
-
-    def _log_un(self, t):
         t = mpmath.mpf(t)
         if self.cumulative is None:
             return self._closed(t)
@@ -473,7 +471,7 @@ class NumericDensity:
             except OverflowError:
                 return math.inf  # the Chebyshev fit refuses it; mpmath takes over on that segment
 
-        z, error = self._integral(lambda t: mpmath.exp(self._log_un(t) - self.shift), self.dlog,
+        z, error = self._integral(lambda t: mpmath.exp(self.log_un(t) - self.shift), self.dlog,
                                   "the unnormalised density", record=True,
                                   f_float=None if self.closed_form else f_float)
         if not z > 0:
@@ -492,7 +490,7 @@ class NumericDensity:
         out = []
         for e in (self.lo, self.hi):
             far = None if mpmath.isinf(e) else (e + self.centre) / 2
-            f_far = 0.0 if far is None else float(mpmath.exp(self._log_un(far) - log_z))
+            f_far = 0.0 if far is None else float(mpmath.exp(self.log_un(far) - log_z))
             out.append(None if far is None else self._end_piece(e, far, f_far, self.dlog, 16))
         return tuple(out)
 
@@ -512,9 +510,9 @@ class NumericDensity:
 
     def _integral(self, f: Callable, dlog_f: Callable, what: str, record: bool = False,
                   f_float: Callable | None = None) -> tuple:
-        """(∫ f over the domain, a bound on its error). With a closed-form potential: tanh-sinh split at the
+        """(∫ f over the domain, an estimate of its error). With a closed-form potential: tanh-sinh split at the
         stationary points (and at 0, where a moment's weight may vanish), the stretch from a finite boundary
-        where f ~ |x − e|^k, −1 < k < 0, to half-way to the first split point being an :class:`_EndPiece`;
+        where f ~ |x − e|^k, −1 < k ≤ 0, to half-way to the first split point being an :class:`_EndPiece`;
         else a walk outwards over grid segments (:meth:`_walk`)."""
         if not self.closed_form:
             return self._walk(f, dlog_f, what, record, f_float)
@@ -545,7 +543,7 @@ class NumericDensity:
         return val, err
 
     def _walk(self, f, dlog_f, what, record, f_float=None):
-        """(∫ f, error bound) by adaptive Chebyshev pieces on grid segments, walking outwards from the centre
+        """(∫ f, error estimate) by adaptive Chebyshev pieces on grid segments, walking outwards from the centre
         past every maximum of p. Towards a finite boundary where f ~ |x − e|^k, −1 < k ≤ 16, the rest is one
         :class:`_EndPiece` (a larger k read off near e means f vanishes faster than any power there, as
         e^(−1/x) does, and the tail rule below ends the walk within a few nodes); otherwise the walk goes on

@@ -66,3 +66,38 @@ def test_overflowing_factors_where_the_gaussian_weight_vanishes_are_harmless():
     out = expectation(x1 * sp.exp(3 * x1) / (1 + sp.exp(3 * x1)), [x1], [0], [[1]])
     value = evaluate(out)
     assert np.isfinite(value.value) and value.error < 1e-10
+
+
+@pytest.mark.parametrize("weight, teacher", [(40, 5), (1, 200)])
+def test_logistic_regression_where_a_factor_overflows_double_precision_matches_mpmath(weight, teacher):
+    # e^{uz}/(e^{uz} + 1) is inf/inf at uz ≳ 710 while φ(z) has not underflowed (|u| ≳ 20): those points are
+    # evaluated again in mpmath, not refused as "not finite"
+    from derivations.model import SGDModel
+
+    wv, xv, yv = sp.symbols("w x y", real=True)
+    s = sp.Symbol("s", positive=True)
+    model = SGDModel(sp.log(1 + sp.exp(-yv * wv * xv)), wv, xv, target=yv, teacher=s * xv, labels="bernoulli",
+                     fallback="quadrature")
+    value = model.evaluate(model.mean_gradient, {"w": weight, "s": teacher})
+    mpmath.mp.dps = 30
+    W, S = mpmath.mpf(weight), mpmath.mpf(teacher)
+    sg = lambda u: 1 / (1 + mpmath.exp(-u))  # noqa: E731
+    g = lambda z, y: -y * z * sg(-y * W * z)  # noqa: E731
+    points = sorted({-mpmath.inf, 0, mpmath.inf, *(k / W for k in (-3, 3)), *(k / S for k in (-3, 3))})
+    exact = mpmath.quad(lambda z: (sg(S * z) * g(z, 1) + (1 - sg(S * z)) * g(z, -1)) * mpmath.npdf(z), points)
+    mpmath.mp.dps = 15
+    err = abs(float(value.value[0, 0]) - float(exact))
+    assert err <= max(float(value.error[0, 0]), 1e-15) and err < 1e-10
+
+
+def test_an_integrand_that_is_not_finite_in_mpmath_either_raises():
+    # √(x − 1) is nan in numpy and imaginary in mpmath for x < 1: no real integrand, refused
+    with pytest.raises(QuadratureError, match="not finite"):
+        evaluate(sp.Integral(sp.sqrt(x1 - 1) * sp.exp(-x1 ** 2 / 2), (x1, -sp.oo, sp.oo)))
+
+
+def test_an_rtol_finer_than_double_precision_is_refused():
+    integral = sp.Integral(sp.tanh(x1) ** 2 * sp.exp(-x1 ** 2 / 2), (x1, -sp.oo, sp.oo))
+    with pytest.raises(ParameterError, match="double precision"):
+        evaluate(integral, rtol=1e-16)
+    assert evaluate(integral, rtol=1e-14, atol=0).value > 0

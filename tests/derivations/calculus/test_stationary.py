@@ -627,3 +627,34 @@ def test_termwise_integration_keeps_terms_with_symbolic_constants():
     closed, rest, reasons = _integrate_termwise(f, u)
     assert rest == 0 and not reasons and closed.has(sp.atan)
     assert sp.simplify(sp.diff(closed, u) - f) == 0
+
+
+def test_a_rational_potential_above_the_work_gate_of_ratint_is_quadrature_and_says_why():
+    # the w³x model: 2A/D has a degree-8 denominator; ratint took 7 s with numbers and did not end with s, σ
+    w, s, sig = sp.Symbol("w", positive=True), *sp.symbols("s sigma", positive=True)
+    for ss, sg in ((s, sig), (1, sp.Rational(1, 2))):
+        q = 2 * ss ** 2 - 4 * ss * w ** 3 + sg ** 2 + 2 * w ** 6
+        a = -sp.Rational(1, 20) * 3 * w ** 2 * (w ** 3 - ss)
+        d = sp.Rational(1, 400) * 9 * w ** 4 * q
+        start = time.monotonic()
+        sd = stationary_density((a, d, w), (0, sp.oo), time_budget=None)
+        assert time.monotonic() - start < 5
+        assert "above the work gate of apart/ratint" in sd.path["potential"] and "degree 8 > 5" in sd.path["potential"]
+        assert any("above the work gate of apart/ratint" in n for n in sd.notes)
+    pdf = sd.pdf()
+    assert pdf.method == "quadrature"
+    assert float(mpmath.quad(pdf, [0, 1, mpmath.inf])) == pytest.approx(1, abs=1e-8)
+
+
+@pytest.mark.parametrize("budget", [0, -1, 0.0])
+def test_a_time_budget_that_is_not_positive_is_refused(budget):
+    x = sp.Symbol("x", real=True)
+    with pytest.raises(ParameterError, match="time_budget must be > 0"):
+        stationary_density((-x, 1, x), (-sp.oo, sp.oo), time_budget=budget)
+
+
+@pytest.mark.parametrize("d", [-1, -sp.Symbol("x", real=True) ** 2 - 1])
+def test_a_diffusion_provably_negative_on_the_domain_is_refused(d):
+    x = sp.Symbol("x", real=True)
+    with pytest.raises(ParameterError, match="is negative on the domain"):
+        stationary_density((-x, d, x), (-sp.oo, sp.oo))
