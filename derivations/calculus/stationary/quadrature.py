@@ -1,19 +1,21 @@
 """Numbers for a stationary density without a closed-form normalisation: a walk outwards on a log-scale
 grid with Chebyshev (else mpmath) pieces, a cumulative integral, power-law tails, and at a finite boundary
-where p ~ |x − e|^k the substitution x − e = ±δ s^m (m(1+k) an integer) that integrates the power exactly."""
+where p ~ |x − e|^k the substitution x − e = ±δ s^m (m(1+k) an integer) that integrates the power exactly.
+The pieces are :mod:`.chebyshev`'s, the endpoint substitution :mod:`.endpoint`'s; this module holds
+:class:`NumericDensity`, which walks, normalises and integrates moments with them."""
 
 from __future__ import annotations
 
 import logging
 import math
-import warnings
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import mpmath
-import numpy as np
 import sympy as sp
 
 from derivations.errors import NotNormalisableError, QuadratureError
+from derivations.calculus.stationary.chebyshev import Cumulative, Grid, fit_piece, float_function, mp_function
+from derivations.calculus.stationary.endpoint import ROUNDING, EndPiece
 
 if TYPE_CHECKING:  # the density this numerical model serves (and which builds it)
     from derivations.calculus.stationary.density import StationaryDensity
@@ -33,311 +35,9 @@ def finite_number(value) -> bool:
     return math.isfinite(v.real) and math.isfinite(v.imag)
 
 
-class _Grid:
-    """A smooth increasing map u ↦ x of ℝ onto the domain with x(0) = centre, dx/du(0) = scale.
-
-    (−∞, ∞): x = c + s sinh u;  (lo, ∞): x = lo + (c − lo) exp(σ sinh u), σ = s/(c − lo);
-    (−∞, hi): the mirror image;  (lo, hi): x = lo + (hi − lo) logistic(z₀ + σ sinh u).
-    Equal steps in u resolve the peak (spacing ≈ s·h there) and reach far tails in few steps.
-    """
-
-    def __init__(self, lo, hi, centre, scale=None):
-        self.lo, self.hi, self.c = lo, hi, mpmath.mpf(centre)
-        inf_lo, inf_hi = mpmath.isinf(lo), mpmath.isinf(hi)
-        self.kind = ("both" if inf_lo and inf_hi else "upper" if inf_hi else "lower" if inf_lo else "finite")
-        c = self.c
-        if self.kind == "both":
-            natural = mpmath.mpf(1)
-        elif self.kind == "upper":
-            natural = c - lo
-        elif self.kind == "lower":
-            natural = hi - c
-        else:
-            natural = (c - lo) * (hi - c) / (hi - lo)
-            self.z0 = mpmath.log((c - lo) / (hi - c))
-        s = natural if scale is None or not mpmath.isfinite(scale) or scale <= 0 else mpmath.mpf(scale)
-        self.s = s
-        self.sigma = s / natural if self.kind != "both" else s
-        self._floats()
-
-    def x(self, u):
-        v = self.sigma * mpmath.sinh(u)
-        if self.kind == "both":
-            return self.c + v
-        if self.kind == "upper":
-            return self.lo + (self.c - self.lo) * mpmath.exp(v)
-        if self.kind == "lower":
-            return self.hi - (self.hi - self.c) * mpmath.exp(-v)
-        return self.lo + (self.hi - self.lo) / (1 + mpmath.exp(-(self.z0 + v)))
-
-    def u_float(self, x: float) -> float:
-        """``u(x)`` in float arithmetic (mpmath only where floats overflow)."""
-        try:
-            c, sg = self._fc, self._fsigma
-            if self.kind == "both":
-                v = x - c
-            elif self.kind == "upper":
-                v = math.log((x - self._flo) / (c - self._flo))
-            elif self.kind == "lower":
-                v = -math.log((self._fhi - x) / (self._fhi - c))
-            else:
-                v = math.log((x - self._flo) / (self._fhi - x)) - self._fz0
-            return math.asinh(v / sg)
-        except (AttributeError, ValueError, OverflowError, ZeroDivisionError):
-            return float(self.u(mpmath.mpf(x)))
-
-    def _floats(self):
-        self._fc, self._fsigma = float(self.c), float(self.sigma)
-        self._flo, self._fhi = float(self.lo), float(self.hi)
-        self._fz0 = float(getattr(self, "z0", 0.0))
-
-    def u(self, x):
-        if self.kind == "both":
-            v = x - self.c
-        elif self.kind == "upper":
-            v = mpmath.log((x - self.lo) / (self.c - self.lo))
-        elif self.kind == "lower":
-            v = -mpmath.log((self.hi - x) / (self.hi - self.c))
-        else:
-            v = mpmath.log((x - self.lo) / (self.hi - x)) - self.z0
-        return mpmath.asinh(v / self.sigma)
-
-
-class _ChebFailure(ArithmeticError):
-    """An adaptive Chebyshev fit did not converge (non-finite values or too many splits)."""
-
-
-_CHEB_N = 33
-_CHEB_COS = [[math.cos(math.pi * j * k / (_CHEB_N - 1)) for k in range(_CHEB_N)] for j in range(_CHEB_N)]
-_CHEB_T = [math.cos(math.pi * k / (_CHEB_N - 1)) for k in range(_CHEB_N)]
-
-
-class _ChebPiece:
-    """Adaptive Chebyshev–Lobatto interpolant (33 points) of a float function on [a, b], bisected until the
-    trailing coefficients of every part are below ``atol`` (1e-13 of the largest coefficient on all of [a, b]),
-    with its antiderivative: ``integral(x) = ∫_a^x f`` and ``total = ∫_a^b f`` (Clenshaw–Curtis, spectral
-    accuracy). ``error`` = Σ over the parts of width × |three trailing coefficients|: an estimate of the error
-    of ``total`` (of the interpolation error, whose integral is usually far smaller; not a rigorous bound)."""
-
-    def __init__(self, f: Callable[[float], float], a: float, b: float, depth: int = 0, max_depth: int = 10,
-                 atol: float | None = None):
-        self.a, self.b = float(a), float(b)
-        self.children = None
-        mid, half = (self.a + self.b) / 2, (self.b - self.a) / 2
-        vals = [f(mid + half * t) for t in _CHEB_T]
-        if not all(math.isfinite(v) for v in vals):
-            raise _ChebFailure(f"non-finite values on [{a}, {b}]")
-        n = _CHEB_N
-        coef = []
-        for j in range(n):
-            row = _CHEB_COS[j]
-            s = 0.5 * (vals[0] * row[0] + vals[-1] * row[-1]) + sum(vals[k] * row[k] for k in range(1, n - 1))
-            coef.append(2 * s / (n - 1))
-        coef[0] /= 2
-        coef[-1] /= 2
-        if atol is None:
-            atol = 1e-13 * max(abs(c) for c in coef) + 1e-300
-        if max(abs(c) for c in coef[-3:]) > atol:
-            if depth >= max_depth:
-                raise _ChebFailure(f"no convergence on [{a}, {b}]")
-            m = (self.a + self.b) / 2
-            left = _ChebPiece(f, self.a, m, depth + 1, max_depth, atol)
-            right = _ChebPiece(f, m, self.b, depth + 1, max_depth, atol)
-            self.children = (left, right)
-            self.total, self.error = left.total + right.total, left.error + right.error
-            return
-        self.error = (self.b - self.a) * sum(abs(c) for c in coef[-3:])
-        # antiderivative in t ∈ [−1, 1]: with b_0 = 2c_0, b_j = c_j: C_k = (b_{k−1} − b_{k+1}) / (2k)
-        b_ = [2 * coef[0]] + coef[1:] + [0.0, 0.0]
-        anti = [0.0] + [(b_[k - 1] - b_[k + 1]) / (2 * k) for k in range(1, n + 1)]
-        anti[0] = -sum(c * (-1) ** k for k, c in enumerate(anti))  # F(−1) = 0
-        self.anti = [c * half for c in anti]
-        self.mid, self.half = mid, half
-        self.total = self._clenshaw(1.0)
-
-    def _clenshaw(self, t: float) -> float:
-        b1 = b2 = 0.0
-        for c in reversed(self.anti[1:]):
-            b1, b2 = 2 * t * b1 - b2 + c, b1
-        return t * b1 - b2 + self.anti[0]
-
-    def integral(self, x: float) -> float:
-        x = float(x)
-        if self.children is not None:
-            left, right = self.children
-            return left.integral(x) if x <= left.b else left.total + right.integral(x)
-        t = min(1.0, max(-1.0, (x - self.mid) / self.half))
-        return self._clenshaw(t)
-
-
-class _QuadPiece:
-    """Fallback for a segment a Chebyshev fit cannot resolve: mpmath quadrature on demand (``error``: its
-    estimate, at least 1e-15 of the total)."""
-
-    def __init__(self, f_mp: Callable, a, b):
-        self.f, self.a, self.b = f_mp, mpmath.mpf(a), mpmath.mpf(b)
-        with mpmath.workdps(15):
-            total, error = mpmath.quad(self.f, [self.a, self.b], error=True)
-        self.total = float(mpmath.re(total))
-        self.error = float(error) + 1e-15 * abs(self.total)
-
-    def integral(self, x) -> float:
-        with mpmath.workdps(15):
-            return float(mpmath.re(mpmath.quad(self.f, [self.a, mpmath.mpf(x)])))
-
-
-def _piece(f_float: Callable, f_mp: Callable, a, b, max_depth: int = 10):
-    try:
-        return _ChebPiece(f_float, a, b, max_depth=max_depth)
-    except _ChebFailure as exc:
-        log.debug("Chebyshev fit failed (%s); mpmath quadrature on this segment", exc)
-        return _QuadPiece(f_mp, a, b)
-
-
-def _mp_function(expr: sp.Expr, x: sp.Symbol) -> Callable:
-    """mpmath function of x (real part). Coefficients holding integrals (Gaussian expectations of a non-polynomial
-    model) are evaluated by ``scipy.integrate.quad`` in double precision (about 1e-8 relative, quad's default
-    tolerance) rather than by nested mpmath quadrature, which is thousands of times slower."""
-    if expr.has(sp.Integral):
-        from scipy.integrate import IntegrationWarning
-
-        f = sp.lambdify(x, expr, ["scipy", "numpy"])
-
-        def value(t):
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", IntegrationWarning)
-                try:
-                    return mpmath.mpf(float(np.real(f(float(t)))))
-                except IntegrationWarning:  # quad's own verdict that its value is unreliable: no number
-                    return mpmath.nan
-        return value
-    f = sp.lambdify(x, expr, "mpmath")
-    return lambda t: mpmath.re(f(t))
-
-
-def _float_function(expr: sp.Expr, x: sp.Symbol) -> tuple[Callable, Callable]:
-    """(float function, mpmath function) of x: math-module lambdify, mpmath (real part) as fallback."""
-    f_mp = _mp_function(expr, x)
-    try:
-        f_math = sp.lambdify(x, expr, "math")
-    except Exception:  # noqa: BLE001 - a printer limitation; mpmath covers it
-        f_math = None
-
-    def f(t: float) -> float:
-        if f_math is not None:
-            try:
-                v = f_math(t)
-                if isinstance(v, complex):
-                    v = v.real
-                return float(v)
-            except (ValueError, OverflowError, ZeroDivisionError, TypeError, NameError, AttributeError):
-                pass
-        with mpmath.workdps(15):
-            return float(f_mp(mpmath.mpf(t)))
-    return f, f_mp
-
-
-class _Cumulative:
-    """R(x) = ∫_c^x r(t) dt (c the grid centre): the part of the potential sympy could not integrate.
-
-    Grid segment k is [x(k h), x((k+1) h)]; each carries an adaptive Chebyshev antiderivative of
-    r, built when first needed, and the node values ∫_c^{x(k h)} r are memoised, so an
-    evaluation costs a Clenshaw sum."""
-
-    def __init__(self, r_float: Callable, r_mp: Callable, grid: _Grid, h: float):
-        self.r_float, self.r_mp, self.grid, self.h = r_float, r_mp, grid, h
-        self.pieces: dict[int, Any] = {}
-        self.nodes: dict[int, float] = {0: 0.0}
-
-    def piece(self, k: int):
-        if k not in self.pieces:
-            self.pieces[k] = _piece(self.r_float, self.r_mp, self.grid.x(k * self.h), self.grid.x((k + 1) * self.h))
-        return self.pieces[k]
-
-    def node(self, k: int) -> float:
-        if k in self.nodes:
-            return self.nodes[k]
-        step = 1 if k > 0 else -1
-        j = k
-        while j - step not in self.nodes:
-            j -= step
-        while True:  # node j − step is known: fill j, j + step, …, k
-            prev = self.nodes[j - step]
-            self.nodes[j] = prev + self.piece(j - 1).total if step > 0 else prev - self.piece(j).total
-            if j == k:
-                return self.nodes[k]
-            j += step
-
-    def __call__(self, x) -> float:
-        k = math.floor(self.grid.u_float(float(x)) / self.h)
-        return self.node(k) + self.piece(k).integral(x)
-
-
 _H = 0.125          # grid step in u
 _U_MAX = 40.0       # the walk gives up beyond |u| = 40 (x ~ e^40 scale lengths away)
 _TAIL_RTOL = 1e-17  # tail mass (power-law extrapolated) neglected below this fraction
-_ROUNDING = 2.0 ** -50  # relative rounding of Z from log Z (times 1 + |log Z|), added to its error estimate
-
-
-def _local_exponent(dlog_f: Callable, e, d, u):
-    """k(x) = (x − e)(log f)′(x) at x = e + d·u (d = far − e: signed width of the stretch, u ∈ [0, 1])."""
-    return d * u * dlog_f(e + d * u)
-
-
-class _EndPiece:
-    """∫ f over the stretch between a finite boundary e and a point ``far`` (width δ = |far − e|), where
-    f ~ |x − e|^k with k > −1, by the substitution x − e = ±δ s^m, m = n/(1+k), n = ⌈4(1+k)⌉ (the least
-    m ≥ 4 making m(1+k) an integer; m = 1/(1+k) when k ≤ −3/4):
-
-        ∫ f dx = ∫_0^1 h(s) ds,   h = m δ s^(m−1) f(x(s)) = s^(n−1) H(s),   H bounded and nonzero at s = 0,
-
-    so the power is integrated exactly and the Chebyshev fit sees a smooth h. f is never evaluated near e
-    (no float resolves 1 − 10⁻⁴⁰⁰): H(1) = m δ f(far), and log |H| has the derivative ψ(s) = m (k(x) − k)/s,
-    k(x) = (x − e)(log f)′ the local exponent, which is regular (k(x) − k = O(x − e)); it is evaluated at 256
-    bits (k is k(x) at x − e = 10⁻³⁰ δ) and held at its value at x − e = 10⁻¹⁵ δ closer in, which moves Ψ by
-    O(10⁻¹⁵). So H = H(1) exp(Ψ(s) − Ψ(1)), Ψ the Chebyshev antiderivative of ψ. ``integral(x)`` is ∫ f from
-    the stretch's left end to x, as for the walk's pieces; ``error`` estimates the error of ``total`` (the two
-    Chebyshev fits' estimates, and the rounding of k)."""
-
-    _PREC = 256  # bits: resolves x − e = 10⁻³⁰ δ next to e and k(x) − k at x − e ≥ 10⁻¹⁵ δ
-    _DEPTH = 24  # bisections towards s = 0, where H − H(0) ~ s^m is only ⌊m⌋ times differentiable for non-integer m
-
-    @classmethod
-    def exponent(cls, dlog_f: Callable, e, far):
-        """k = lim (x − e)(log f)′ at e, read off at x − e = 10⁻³⁰ (far − e)."""
-        with mpmath.workprec(cls._precision(e, far)):
-            return _local_exponent(dlog_f, mpmath.mpf(e), mpmath.mpf(far) - e, mpmath.mpf(10) ** -30)
-
-    @classmethod
-    def _precision(cls, e, far) -> int:
-        return cls._PREC + int(max(0, mpmath.mag(e) - mpmath.mag(far - e)))
-
-    def __init__(self, f_far: float, dlog_f: Callable, e, far, k):
-        prec = self._precision(e, far)
-        with mpmath.workprec(prec):
-            e_mp, d = mpmath.mpf(e), mpmath.mpf(far) - e
-        self.e, self.width, self.lower = float(e), float(abs(d)), d > 0
-        n = math.ceil(4 * float(1 + k))
-        self.m = m = n / float(1 + k)  # 1 + k before rounding: m(1 + k) = n to 2⁻⁵² even for k near −1
-        flat = 1e-15 ** (1 / m)  # s at x − e = 10⁻¹⁵ δ
-
-        def psi(s):
-            s = max(float(s), flat)
-            with mpmath.workprec(prec):
-                return float(m * (_local_exponent(dlog_f, e_mp, d, mpmath.mpf(s) ** m) - k) / s)
-        psi_piece = _piece(psi, lambda s: mpmath.mpf(psi(s)), 0.0, 1.0, self._DEPTH)
-        sign, log_h1 = math.copysign(1.0, f_far), math.log(m * self.width * abs(f_far)) - psi_piece.total
-
-        def h(s):
-            return sign * s ** (n - 1) * math.exp(log_h1 + psi_piece.integral(s))
-        self.piece = _piece(h, lambda s: mpmath.mpf(h(float(s))), 0.0, 1.0, self._DEPTH)
-        self.total = self.piece.total
-        # + a rounding of k (float parameters: sympy rounds α − 1 to 53 bits) moves the total by δk/(1 + k)
-        self.error = self.piece.error + (2 * psi_piece.error + _ROUNDING / float(1 + k)) * abs(self.total)
-
-    def integral(self, x) -> float:
-        inner = self.piece.integral(min(1.0, (abs(float(x) - self.e) / self.width) ** (1 / self.m)))
-        return inner if self.lower else self.total - inner
 
 
 class NumericDensity:
@@ -352,8 +52,8 @@ class NumericDensity:
         x = sd.variable
         self.lo, self.hi = sd._float_domain()
         self.x0 = mpmath.mpf(sp.N(sd.reference_point, 30))
-        self._closed = _mp_function((-(sp.log(sd.diffusion) - sd._potential_closed)).subs(values), x)
-        self.dlog = _mp_function(sd.log_derivative.subs(values), x)
+        self._closed = mp_function((-(sp.log(sd.diffusion) - sd._potential_closed)).subs(values), x)
+        self.dlog = mp_function(sd.log_derivative.subs(values), x)
         self.maxima, self.minima = self._stationary_points()
         self.centre = self.maxima[0] if self.maxima else self.x0
         scale = None
@@ -364,15 +64,15 @@ class NumericDensity:
                     scale = 1 / mpmath.sqrt(curv)
             except (ValueError, ZeroDivisionError, OverflowError, TypeError):
                 scale = None
-        self.grid = _Grid(self.lo, self.hi, self.centre, scale)
-        closed_float, _ = _float_function((-(sp.log(sd.diffusion) - sd._potential_closed)).subs(values), x)
+        self.grid = Grid(self.lo, self.hi, self.centre, scale)
+        closed_float, _ = float_function((-(sp.log(sd.diffusion) - sd._potential_closed)).subs(values), x)
         rest = sd._potential_rest.subs(values)
         self.closed_form = rest == 0
         self.rest_expr = rest
         self.cumulative = None
         self.segments: list = []  # (a, b, piece) of the normalising walk, left to right
         if not self.closed_form:
-            self.cumulative = _Cumulative(*_float_function(rest, x), self.grid, _H)
+            self.cumulative = Cumulative(*float_function(rest, x), self.grid, _H)
         self._closed_float = closed_float
         if check_tails:
             self.check_tails()
@@ -393,7 +93,7 @@ class NumericDensity:
 
     def _stationary_points(self) -> tuple[list, list]:
         """Maxima and minima of log p: sign changes of (log p)′ on a coarse grid, refined."""
-        grid = _Grid(self.lo, self.hi, self.x0)
+        grid = Grid(self.lo, self.hi, self.x0)
         maxima, minima = [], []
         prev = None
         for i in range(-240, 241):
@@ -477,7 +177,7 @@ class NumericDensity:
         if not z > 0:
             raise QuadratureError(f"the unnormalised density integrates to {z} at {format_values(self.values)}")
         log_z = mpmath.log(z) + self.shift
-        return log_z, "quadrature", float(error / z) + _ROUNDING * (1 + abs(float(log_z)))
+        return log_z, "quadrature", float(error / z) + ROUNDING * (1 + abs(float(log_z)))
 
     def integrate(self, f: Callable, dlog_f: Callable, what: str, record: bool = False,
                   f_float: Callable | None = None):
@@ -485,7 +185,7 @@ class NumericDensity:
         return self._integral(f, dlog_f, what, record, f_float)[0]
 
     def end_pieces(self, log_z) -> tuple:
-        """(lower, upper): :class:`_EndPiece` of the normalised density over [lo, midpoint to the centre] and
+        """(lower, upper): :class:`EndPiece` of the normalised density over [lo, midpoint to the centre] and
         [midpoint, hi] where that end is finite and singular-integrable, else None (the cdf's exact ends)."""
         out = []
         for e in (self.lo, self.hi):
@@ -494,16 +194,16 @@ class NumericDensity:
             out.append(None if far is None else self._end_piece(e, far, f_far, self.dlog, 16))
         return tuple(out)
 
-    def _end_piece(self, e, far, f_far: float, dlog_f: Callable, k_max: float) -> _EndPiece | None:
-        """The :class:`_EndPiece` on [e, far] when e is finite, f(far) ≠ 0 and the exponent k of f at e is in
+    def _end_piece(self, e, far, f_far: float, dlog_f: Callable, k_max: float) -> EndPiece | None:
+        """The :class:`EndPiece` on [e, far] when e is finite, f(far) ≠ 0 and the exponent k of f at e is in
         (−1, k_max]; else None. The stretch may not reach x = 0, where a moment's weight x^j vanishes."""
         if mpmath.isinf(e) or not 0 < abs(f_far) < math.inf or (e != 0 and e * far <= 0):
             return None
         try:
-            k = _EndPiece.exponent(dlog_f, e, far)
+            k = EndPiece.exponent(dlog_f, e, far)
             if not -1 < k <= k_max:
                 return None
-            return _EndPiece(f_far, dlog_f, e, far, k)
+            return EndPiece(f_far, dlog_f, e, far, k)
         except (ValueError, ZeroDivisionError, OverflowError, TypeError) as exc:
             raise QuadratureError(f"the endpoint substitution at {e} failed ({exc}) at {format_values(self.values)}"
                                   ) from exc
@@ -512,7 +212,7 @@ class NumericDensity:
                   f_float: Callable | None = None) -> tuple:
         """(∫ f over the domain, an estimate of its error). With a closed-form potential: tanh-sinh split at the
         stationary points (and at 0, where a moment's weight may vanish), the stretch from a finite boundary
-        where f ~ |x − e|^k, −1 < k ≤ 0, to half-way to the first split point being an :class:`_EndPiece`;
+        where f ~ |x − e|^k, −1 < k ≤ 0, to half-way to the first split point being an :class:`EndPiece`;
         else a walk outwards over grid segments (:meth:`_walk`)."""
         if not self.closed_form:
             return self._walk(f, dlog_f, what, record, f_float)
@@ -545,7 +245,7 @@ class NumericDensity:
     def _walk(self, f, dlog_f, what, record, f_float=None):
         """(∫ f, error estimate) by adaptive Chebyshev pieces on grid segments, walking outwards from the centre
         past every maximum of p. Towards a finite boundary where f ~ |x − e|^k, −1 < k ≤ 16, the rest is one
-        :class:`_EndPiece` (a larger k read off near e means f vanishes faster than any power there, as
+        :class:`EndPiece` (a larger k read off near e means f vanishes faster than any power there, as
         e^(−1/x) does, and the tail rule below ends the walk within a few nodes); otherwise the walk goes on
         until the power-law extrapolated tail beyond the last
         node, |f(b)|·|b − boundary| / |k_loc ± 1| with k_loc the local log-slope exponent, is below 1e-17 of
@@ -572,7 +272,7 @@ class NumericDensity:
                 if not (self.lo < a < b < self.hi):
                     raise QuadratureError(f"quadrature of {what}: the walk towards {boundary} reached the "
                                           f"end of floating-point resolution with a non-negligible tail")
-                piece = _piece(f_float, f_mp, a, b)
+                piece = fit_piece(f_float, f_mp, a, b)
                 total += piece.total
                 error += piece.error
                 abs_total += abs(piece.total)

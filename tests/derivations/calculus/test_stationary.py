@@ -18,7 +18,7 @@ from scipy import stats
 from derivations.calculus.budget import SymbolicTimeout, time_budget
 from derivations.errors import NotNormalisableError, ParameterError, SgdNoiseError
 from derivations.calculus.sde import ItoSDE
-from derivations.calculus.stationary.density import _accept_normalisation
+from derivations.calculus.stationary.construct import accept_normalisation
 from derivations.calculus.stationary import (StationaryDensity, detailed_balance,
                                     stationary_density)
 
@@ -175,11 +175,11 @@ def test_piecewise_normalisation_keeps_the_branch_implied_by_normalisability():
 def test_piecewise_with_an_undecidable_branch_is_refused():
     q = sp.Symbol("q", real=True)
     pw = sp.Piecewise((sp.Integer(7), q > 0), (sp.Integral(sp.exp(-q * x), (x, 0, sp.oo)), True))
-    z, why, _ = _accept_normalisation(pw, sp.true)  # q > 0 not known: no value
+    z, why, _ = accept_normalisation(pw, sp.true)  # q > 0 not known: no value
     assert z is None and why.startswith("quadrature") and "Piecewise" in why
-    assert _accept_normalisation(pw, sp.Gt(2 * q, 0)) == (7, "closed form (sympy.integrate)", [])  # implied
-    assert _accept_normalisation(sp.Integral(x, (x, 0, 1)), sp.true)[0] is None
-    assert _accept_normalisation(None, sp.true) == (None, "quadrature (sympy.integrate gave up)", [])
+    assert accept_normalisation(pw, sp.Gt(2 * q, 0)) == (7, "closed form (sympy.integrate)", [])  # implied
+    assert accept_normalisation(sp.Integral(x, (x, 0, 1)), sp.true)[0] is None
+    assert accept_normalisation(None, sp.true) == (None, "quadrature (sympy.integrate gave up)", [])
 
 
 # --------------------------------------------------------------------------- not normalisable

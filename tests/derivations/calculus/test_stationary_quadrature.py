@@ -1,4 +1,4 @@
-"""Quadrature normalisation next to an integrable endpoint singularity p ~ |x − e|^(−1+ε) (quadrature._EndPiece).
+"""Quadrature normalisation next to an integrable endpoint singularity p ~ |x − e|^(−1+ε) (endpoint.EndPiece).
 
 The densities have closed forms (Beta, Gamma); the quadrature path is forced by dropping the closed-form
 normalisation ("tanh-sinh" below: the potential stays closed-form) or, in addition, by declaring all of
