@@ -531,6 +531,14 @@ class SGDModel:
                 self.label_noise if self.label_noise in self.gaussian_variables else 0)))
             d.step("Gradient in the Gaussian variables.", sp.Eq(sp.Matrix(grad_syms), self.gradient))
         how = "Isserlis' theorem" if self.exact else "label average; integrals over the non-polynomial directions"
+        if not self.exact:
+            # the integration variables of the integrals below (the names gaussian_integral.expectation gives them)
+            used = (self.gradient.free_symbols | self._mean.free_symbols | self._cov.free_symbols
+                    | ({self.target} if self.target is not None else set()))
+            z = sp.Matrix(gaussian_integral.standard_normal_variables(len(self.gaussian_variables), used))
+            d.step("Whitened Gaussian variables, $z \\sim N(0, I)$ (the integration variables below).",
+                   sp.Eq(sp.Matrix(self.gaussian_variables), self._mean + self._cov.cholesky(hermitian=False) * z,
+                         evaluate=False))
         d.step(f"Mean gradient $\\nabla L = E g$ ({how}).", matrix_equation(r"\nabla L", self.mean_gradient))
         C = self.noise_covariance
         d.step(f"Noise covariance $C = E[g g^T] - \\nabla L \\nabla L^T$ ({how}).",

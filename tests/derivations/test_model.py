@@ -201,8 +201,13 @@ def test_tanh_unit_noise_covariance_against_mpmath_and_a_short_latex():
     g = lambda t: (th(0.7 * t) - th(1.3 * t)) * (1 - th(0.7 * t) ** 2) * t  # noqa: E731
     exact = moment(lambda t: g(t) ** 2 + 0.25 * ((1 - th(0.7 * t) ** 2) * t) ** 2) - moment(g) ** 2
     assert abs(value.value[0, 0] - float(exact)) <= value.error[0, 0] <= 1e-9
-    tex = model.derivation().latex()
+    d = model.derivation()
+    tex = d.latex()
     assert "\\int" in tex and len(tex) < 20000  # the expectation as an integral, not a quadrature sum
+    # the whitening step names the integration variables the integrals use
+    whitening = next(st.equation for st in d.steps if "Whitened" in st.justification)
+    integration = {lim[0] for i in C[0, 0].atoms(sp.Integral) for lim in i.limits}
+    assert integration <= whitening.rhs.free_symbols
 
 
 def test_numeric_lyapunov_covariance_with_an_error_bound_and_its_refusals():
