@@ -37,19 +37,14 @@ __all__ = ["UserModel", "UserData", "compile_model", "verify"]
 
 
 def _values(model: SGDModel, parameters: Mapping | None) -> dict:
-    """{symbol: float} for every parameter of the model (keys: symbols or their names)."""
+    """{symbol: float} for every parameter of the model (keys: symbols or their names), each validated by
+    :meth:`SGDModel.numeric_values` (a finite real number within its symbol's declared assumptions)."""
+    parameters = dict(parameters or {})
     by_name = {str(p): p for p in model.parameters}
-    values = {}
-    for key, val in dict(parameters or {}).items():
-        sym = key if key in model.parameters else by_name.get(str(key))
-        if sym is None:
-            raise ParameterError(f"unknown parameter {key!r}; the model's parameters are {sorted(by_name)}")
-        v = float(val)
-        if not np.isfinite(v):
-            raise ParameterError(f"parameter {sym} must be finite, got {val!r}")
-        if sym.is_positive and not v > 0:
-            raise ParameterError(f"parameter {sym} is declared positive, got {val!r}")
-        values[sym] = v
+    unknown = [k for k in parameters if k not in model.parameters and str(k) not in by_name]
+    if unknown:  # numeric_values also knows the weights and η, B: here only the model's constants belong
+        raise ParameterError(f"unknown parameter {unknown[0]!r}; the model's parameters are {sorted(by_name)}")
+    values = {sym: float(v) for sym, v in model.numeric_values(parameters).items()}
     missing = sorted(str(p) for p in model.parameters if p not in values)
     if missing:
         raise ParameterError(f"missing numeric values for the model's parameters {missing}")
