@@ -47,7 +47,6 @@ from derivations.derivation import Derivation
 from derivations.errors import ParameterError
 from derivations.calculus import gaussian_integral
 from derivations.calculus.gaussian import gaussian_expectation, noise_covariance
-from derivations.errors import QuadratureError
 from derivations.conventions import IID_SAMPLING, minibatch_noise_scale
 from derivations.calculus.linear_sde import lyapunov_solve
 from derivations.references import ISSERLIS_1918, LI_TAI_E_2017
