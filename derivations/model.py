@@ -46,6 +46,7 @@ from derivations.sgd import sgd_sde
 from derivations.derivation import Derivation
 from derivations.errors import ParameterError
 from derivations.calculus import gaussian_integral
+from derivations.calculus.numbers import checked_number
 from derivations.calculus.gaussian import gaussian_expectation, noise_covariance
 from derivations.conventions import IID_SAMPLING, minibatch_noise_scale
 from derivations.calculus.linear_sde import lyapunov_solve
@@ -306,19 +307,7 @@ class SGDModel:
             sym = key if key in known else by_name.get(str(key))
             if sym is None:
                 raise ParameterError(f"unknown symbol {key!r}: expected one of {sorted(by_name)}")
-            if isinstance(val, str):
-                raise ParameterError(f"the value of {sym} must be a number, got the string {val!r}")
-            v = _as_expr(str(sym), val)
-            # a number in the symbol's domain: complex, nan and ±inf have no meaning in the integrals, and a value
-            # outside a declared assumption would contradict the simplifications made under it
-            if not (v.is_number and v.is_extended_real and v.is_finite):
-                raise ParameterError(f"the value of {sym} must be a finite real number, got {val!r}")
-            if (sym.is_positive and not v.is_positive) or (sym.is_nonnegative and v.is_negative):
-                raise ParameterError(f"{sym} is declared {'positive' if sym.is_positive else 'nonnegative'}, "
-                                     f"got {val!r}")
-            if sym.is_integer and v != sp.floor(v):
-                raise ParameterError(f"{sym} is declared an integer, got {val!r}")
-            out[sym] = v
+            out[sym] = checked_number(sym, val)
         return out
 
     def evaluate(self, expr, values: Mapping, *, rtol: float = 1e-10, atol: float = 1e-13):

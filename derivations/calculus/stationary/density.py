@@ -56,7 +56,8 @@ import sympy as sp
 from derivations.errors import NotNormalisableError, ParameterError
 from derivations.calculus.budget import hang_guard
 from derivations.calculus.stationary.construct import coefficients, construct
-from derivations.calculus.stationary.quadrature import NumericDensity, finite_number, format_values
+from derivations.calculus.numbers import checked_number
+from derivations.calculus.stationary.quadrature import NumericDensity, format_values
 from derivations.calculus.stationary.scipy_distribution import scipy_distribution
 
 HANG_GUARD_S = 10.0  # the default time_budget: several times the slowest density of this package (about 1 s)
@@ -148,7 +149,7 @@ class StationaryDensity:
 
     # ------------------------------------------------------------------ parameters
     def _values(self, parameters: Mapping | None) -> dict:
-        """Map names/symbols to sympy numbers; every parameter needed, none unknown."""
+        """Map names/symbols to sympy numbers (``checked_number``); every parameter needed, none unknown."""
         parameters = dict(parameters or {})
         by_name = {str(p): p for p in self.parameters}
         values = {}
@@ -157,14 +158,7 @@ class StationaryDensity:
             if sym is None:
                 raise ParameterError(f"unknown parameter {key!r}; this density has parameters "
                                      f"{[str(p) for p in self.parameters]}")
-            v = sp.sympify(val)
-            if not v.is_number or not finite_number(v):
-                raise ParameterError(f"parameter {sym} must be a finite number, got {val!r}")
-            if sym.is_positive and not v.is_positive:
-                raise ParameterError(f"parameter {sym} is declared positive, got {val!r}")
-            if sym.is_nonnegative and v.is_negative:
-                raise ParameterError(f"parameter {sym} is declared nonnegative, got {val!r}")
-            values[sym] = v
+            values[sym] = checked_number(sym, val)
         missing = [str(p) for p in self.parameters if p not in values]
         if missing:
             raise ParameterError(f"missing values for parameters {missing}")

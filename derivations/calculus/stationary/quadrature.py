@@ -27,14 +27,6 @@ def format_values(values: Mapping) -> str:
     return "{" + ", ".join(f"{k}={v}" for k, v in values.items()) + "}"
 
 
-def finite_number(value) -> bool:
-    try:
-        v = complex(value)
-    except (TypeError, ValueError):
-        return False
-    return math.isfinite(v.real) and math.isfinite(v.imag)
-
-
 _H = 0.125          # grid step in u
 _U_MAX = 40.0       # the walk gives up beyond |u| = 40 (x ~ e^40 scale lengths away)
 _TAIL_RTOL = 1e-17  # tail mass (power-law extrapolated) neglected below this fraction
