@@ -127,6 +127,40 @@ def test_a_replica_takes_the_numpy_mlp_sgd_step_on_the_same_minibatches():
     np.testing.assert_allclose(run.trajectory[0], np.array(expected)[run.steps], rtol=1e-11, atol=1e-13)
 
 
+def test_cosine_schedule_and_clipping_take_the_authors_step():
+    """PyTorch's CosineAnnealingLR stepped per step and clip_grad_norm_: w ← w − η_k ĝ·min(1, c/(‖ĝ‖ + 1e-6)) with
+    η_k = η(1 + cos(πk/K))/2, the numpy MLP's gradient on the same minibatches; the clip binds on some steps only,
+    and chunks do not shift the schedule."""
+    model, w, net, X, y = _problem("ce")
+    eta, B, n, c = 0.3, 5, 9, 0.6
+    run = run_replicas(net, X, y, eta=eta, batch_size=B, n_steps=n, seed=3, schedule="cosine", clip_norm=c,
+                       chunk_steps=4)
+    sampler = MinibatchSampler(np.random.default_rng(child_seed(3, 0)), "with_replacement", len(X), B)
+    clipped = 0
+    for k, idx in enumerate(sampler.draw(n)[:, 0]):
+        g = model.gradient(w, X[idx], y[idx])
+        norm = np.linalg.norm(g)
+        clipped += norm > c
+        w = w - eta * 0.5 * (1 + np.cos(np.pi * k / n)) * g * min(1.0, c / (norm + 1e-6))
+    assert 0 < clipped < n
+    np.testing.assert_allclose(net.flatten(run.replica(0)), w, rtol=1e-11, atol=1e-13)
+
+
+def test_replicas_start_from_their_own_initial_parameters():
+    model, _, net, X, y = _problem("mse")
+    inits = [[W for W, _ in model.unpack(model.init(s))] for s in (10, 11)]
+    stacked = [np.stack(leaves) for leaves in zip(*inits)]
+    kw = dict(eta=0.2, batch_size=6, n_steps=7, seed=2)
+    both = run_replicas(net, X, y, n_replicas=2, initial=stacked, **kw)
+    for r, w0 in enumerate(inits):
+        alone = run_replicas(Network(relu_mlp, w0, loss="mse"), X, y, first_replica=r, **kw)
+        np.testing.assert_allclose(net.flatten(both.replica(r)), net.flatten(alone.replica(0)), rtol=1e-12)
+    with pytest.raises(ParameterError, match="leading axis of 3"):
+        run_replicas(net, X, y, n_replicas=3, initial=stacked, **kw)
+    with pytest.raises(ParameterError, match="alpha"):
+        run_replicas(Network(relu_mlp, inits[0], alpha=2.0), X, y, n_replicas=2, initial=stacked, **kw)
+
+
 @pytest.mark.parametrize("sampling", ["with_replacement", "without_replacement", "epoch"])
 def test_the_numpy_engine_and_the_jax_engine_draw_the_same_minibatches(sampling):
     """Same seed, the numpy engine at ``block_size=1`` (a generator per replica, as the JAX engine): the numpy MLP
