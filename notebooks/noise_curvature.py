@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import derivations
-from numerics.checks.curv import digits_run
+from numerics.checks.curv.mlp import digits_run
 from numerics.models.noise_curvature import NoiseCurvature, fit_gamma, rank_one_family
 
 FIGURES = os.environ.get("SGDNOISE_FIGURES") or tempfile.mkdtemp(prefix="sgdnoise_curv_")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["mode_sde", "stationary_density", "diffusion_peak", "law_of_balance", "covariance_parity",
-           "exponents_vs_chi", "crossover", "noise_curvature", "rank_one_family", "least_squares_curvature", "ivfr"]
+           "exponents_vs_chi", "crossover", "noise_curvature", "gamma_grid", "rank_one_family", "least_squares_curvature", "ivfr"]
 
 _FLOAT = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
@@ -339,6 +339,32 @@ def noise_curvature(result, directory):
            xlim=(-0.6, len(stats) - 0.4), ylim=(0.8, 2.2))
     ax.legend(fontsize=7)
     return [_save(fig, result, directory, "paper", "noise covariance vs curvature of a trained MLP")]
+
+
+def gamma_grid(result, directory):
+    """γ per cell as a grid: one panel per data set, the losses along x, one marker per architecture, the 95 %
+    Student-t interval across trainings (n_seeds − 1 dof), the band 1 ≤ γ ≤ 2 and its ends, the mutants."""
+    from scipy import stats as sp_stats
+
+    cells = [(m[1], m[2], m[3], r) for m, r in _rows(result, r"gamma_C (\w+) (\w+) (\w+) in .*")]
+    losses, archs, sets = ([c[k] for c in cells] for k in range(3))
+    losses, archs, sets = (list(dict.fromkeys(v)) for v in (losses, archs, sets))
+    t = sp_stats.t.ppf(0.975, result.params["n_seeds"] - 1)
+    fig, axes = _figure(len(sets), width=4.6)
+    for ax, dataset in zip(axes, sets):
+        ax.axhspan(1, 2, color="#d5efd5", zorder=0, label="the claim 1 ≤ γ ≤ 2")
+        ax.axhline(1.0, color="C3", ls="--", lw=1, label="mutant: C ∝ H (γ = 1)")
+        ax.axhline(2.0, color="C4", ls=":", lw=1, label="mutant: C ∝ H² (γ = 2)")
+        for j, arch in enumerate(archs):
+            sel = [(losses.index(c[0]), c[3]) for c in cells if c[1] == arch and c[2] == dataset]
+            offset = 0.12 * (j - (len(archs) - 1) / 2)
+            ax.errorbar([x + offset for x, _ in sel], [r.measured for _, r in sel],
+                        yerr=t * _err([r.stderr for _, r in sel]), fmt="os^D"[j % 4], capsize=3, label=arch)
+        ax.set_xticks(range(len(losses)), losses)
+        ax.set(xlabel="loss", ylabel="γ  (C_ii ∝ H_ii^γ, layer W₂)", title=dataset, xlim=(-0.5, len(losses) - 0.5))
+    axes[0].legend(fontsize=7)
+    return [_save(fig, result, directory, "paper", "γ per loss × architecture × data set, 95 % intervals across "
+                  "independently trained networks")]
 
 
 def rank_one_family(result, directory):

@@ -1,7 +1,7 @@
 """Per-sample losses ℓ(F, t) of one output vector F (K,) and its target t (K,), the names and conventions of
 :mod:`numerics.models.mlp`: ``mse`` ℓ = ½‖F − t‖² (linear MSE), ``softmax_mse`` ℓ = ½‖π − t‖² (the paper's
 MSE on softmax outputs; the authors' ``nn.MSELoss`` averages over the K classes, i.e. (2/K)·ℓ, see
-:func:`numerics.checks.curv.authors_step`), ``ce`` ℓ = −Σ_k t_k log π_k = logsumexp(F) − ⟨F, t⟩ for one-hot t,
+:func:`numerics.checks.curv.mlp.authors_step`), ``ce`` ℓ = −Σ_k t_k log π_k = logsumexp(F) − ⟨F, t⟩ for one-hot t,
 π = softmax(F)."""
 
 from __future__ import annotations

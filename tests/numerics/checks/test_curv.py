@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from numerics.checks import get_check
-from numerics.checks import curv
+from numerics.checks.curv import mlp as curv
 from numerics.errors import ParameterError
 from numerics.models.mlp import LOSSES
 from numerics.stats import Estimate

@@ -1,0 +1,137 @@
+"""Seed 001's γ grid (``curv.gamma_grid``) on the JAX engine: C_ii ∝ H_ii^γ "across datasets, architectures and
+loss functions", one cell per (loss, architecture, data set).
+
+γ of one trained network: C = C₁/B and H of the hidden-to-hidden layer W₂ (leaf ``[1]``), diagonals in H's
+eigenbasis, the OLS slope of log C_ii on log H_ii over the top 60 % of H's directions with its BCa interval over
+directions (:func:`numerics.models.network.noise_vs_curvature`, the fit of ``curv.noise_curvature``).
+
+Training, the authors' public code: SGD with learning rate η = 0.1 on their losses, B = 50 drawn without
+replacement, a cosine schedule over the run, gradient-norm clipping at 5 (``run_replicas(schedule="cosine",
+clip_norm=...)``); He-normal initialisation, no biases, drawn independently for every training. For the MSE losses
+our ℓ = ½‖·‖² is K/2 times theirs (``nn.MSELoss`` averages over the K classes), so their trajectory is our step
+2η/K (:func:`~numerics.checks.curv.mlp.authors_step`) with our clipping norm 5·K/2 (clip(s g, c) = s·clip(g, c/s)).
+Losses: cross-entropy and MSE on softmax outputs (the paper's), linear MSE (beyond the paper's losses: whether the
+claim's "across loss functions" extends to it). Architectures: ReLU MLPs with two (``mlp2``) and three (``mlp3``)
+hidden layers of ``hidden`` units. Data sets: digits and MNIST-1D (:mod:`numerics.data`), ``n_train`` samples.
+
+Per cell: γ averaged over ``n_seeds`` independent trainings, standard error across them (Student-t,
+n_seeds − 1 dof); a criterion row 1 ≤ γ ≤ 2 against the nearer of the registered bounds (the extras
+``gamma_lower``, ``gamma_upper`` of ``curv.noise_curvature``); mutants γ = 1 (C ∝ H: Fisher = Hessian) and γ = 2
+(C ∝ H²) judged on the cell's γ. Seeds: the data sets by ``child_seed(seed, 0)``; cell c by
+``child_seed(seed, 1 + c)``, whose child 0 draws training r's initialisation (its child r), child 1 the minibatches
+(replica r of :func:`~numerics.models.network.run_replicas`), child 2 the bootstrap of training r (its child r).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+from scipy import stats as sp_stats
+
+from derivations.conventions import Z_THRESHOLD as Z
+from numerics.checks import _figures
+from numerics.checks.curv.mlp import _within, authors_step
+from numerics.engine.rng import child_seed
+from numerics.errors import ParameterError, require_choice
+from numerics.stats import replica_mean
+from numerics.verify import Check, CheckResult, Comparison, Mutant, comparison_result, register_check
+from numerics.verify.predict import evaluate
+
+ARCHITECTURES = {"mlp2": 2, "mlp3": 3}  # hidden layers of the ReLU MLP
+DATASETS = ("digits", "mnist1d")
+LAYER = "[1]"                           # W₂, hidden to hidden in both depths
+
+
+def _load(name: str, n_train: int, seed):
+    from numerics import data
+
+    return getattr(data, require_choice("dataset", name, DATASETS))(n_train, seed=seed)
+
+
+def cell_runs(loss: str, architecture: str, split, params: dict, seed) -> list[dict]:
+    """Train ``n_seeds`` networks of one cell as replicas of one run (module docstring) and measure each: γ of C
+    (``gamma``, a PowerLawFit) and of E_p[h_p²], training loss, test accuracy."""
+    from numerics.models.network import Network, noise_vs_curvature, relu_mlp, relu_mlp_params, run_replicas
+
+    n, K = params["n_seeds"], split.n_classes
+    widths = (split.n_features, *[params["hidden"]] * ARCHITECTURES[require_choice(
+        "architecture", architecture, tuple(ARCHITECTURES))], K)
+    inits = [relu_mlp_params(widths, child_seed(child_seed(seed, 0), r)) for r in range(n)]
+    net = Network(relu_mlp, inits[0], loss=loss, piecewise_linear=True)
+    step = authors_step(loss, params["eta"], K)
+    run = run_replicas(net, split.X, split.y, eta=step, batch_size=params["batch_size"], n_steps=params["n_steps"],
+                       n_replicas=n, sampling="without_replacement", schedule="cosine",
+                       clip_norm=params["clip_norm"] * params["eta"] / step, seed=child_seed(seed, 1),
+                       initial=[np.stack(leaves) for leaves in zip(*inits)])
+    samples = net.samples(split.X, split.y)
+    out = []
+    for r in range(n):
+        w = run.replica(r)
+        m = noise_vs_curvature(net, w, split.X, split.y, LAYER, params["batch_size"],
+                               top_fraction=params["top_fraction"], n_resamples=params["n_resamples"], n_rotations=2,
+                               seed=child_seed(child_seed(seed, 2), r))
+        accuracy = np.mean(np.argmax(np.asarray(relu_mlp(w, split.X_test)), axis=1) == split.y_test)
+        out.append(dict(gamma=m.gamma_C, gamma_Eh2=m.gamma_Eh2, train_loss=float(net.loss(w, samples)),
+                        accuracy=float(accuracy)))
+    return out
+
+
+def _cell_note(cell: str, runs: list[dict], confidence: float) -> str:
+    g, s = (replica_mean([r[k].exponent for r in runs]) for k in ("gamma", "gamma_Eh2"))
+    t = sp_stats.t.ppf(0.5 + confidence / 2, len(runs) - 1) * g.stderr
+    half = np.median([np.ptp(r["gamma"].exponent_interval) / 2 for r in runs])
+    return (f"{cell}: gamma_C = {g.value:.3f} ± {g.stderr:.3f}, {100 * confidence:g}% interval [{g.value - t:.3f}, "
+            f"{g.value + t:.3f}] (Student-t, {len(runs) - 1} dof); median per-network BCa half-width {half:.3f}; "
+            f"gamma_Eh2 = {s.value:.3f} ± {s.stderr:.3f}; train loss {np.mean([r['train_loss'] for r in runs]):.3g}, "
+            f"test accuracy {np.mean([r['accuracy'] for r in runs]):.3f}")
+
+
+def _run_grid(params: dict, seed: int) -> CheckResult:
+    n = params["n_seeds"]
+    if n < 8:
+        raise ParameterError(f"n_seeds must be >= 8, got {n}: standard errors are taken across independently trained "
+                             "networks, and a 5-standard-error criterion needs >= 7 degrees of freedom (Student-t)")
+    low, high = (float(evaluate("curv.noise_curvature", {}, e)) for e in ("gamma_lower", "gamma_upper"))
+    splits = {d: _load(d, params["n_train"], seed) for d in params["datasets"]}
+    cmp, mutants, notes = Comparison([], [], Z), [], []
+    cells = itertools.product(params["datasets"], params["architectures"], params["losses"])
+    for c, (dataset, architecture, loss) in enumerate(cells):
+        start = time.perf_counter()
+        runs = cell_runs(loss, architecture, splits[dataset], params, child_seed(seed, 1 + c))
+        cell = f"{loss} {architecture} {dataset}"
+        g = replica_mean([r["gamma"].exponent for r in runs])
+        cmp = _within(cmp, f"gamma_C {cell} in [{low:g},{high:g}]", g, low, high)
+        mutants += [Mutant.judge(f"{cell}: C ∝ H (Fisher = Hessian), gamma = 1", g.z(1.0)),
+                    Mutant.judge(f"{cell}: C ∝ H^2, gamma = 2", g.z(2.0))]
+        notes.append(_cell_note(cell, runs, 0.95) + f"; {time.perf_counter() - start:.0f} s")
+    notes.append(f"protocol: SGD eta = {params['eta']:g} on the authors' losses (step 2 eta/K on l = 1/2|.|^2 for the "
+                 f"MSE losses), B = {params['batch_size']} without replacement, {params['n_steps']} steps, cosine "
+                 f"schedule, gradient norm clipped at {params['clip_norm']:g}; P = {params['n_train']}, hidden width "
+                 f"{params['hidden']}; gamma of layer W_2 over the top {100 * params['top_fraction']:g}% of H's "
+                 f"directions; {', '.join(s.description for s in splits.values())}")
+    return comparison_result(
+        "curv.gamma_grid", params, seed, Comparison(cmp.rows, mutants, Z),
+        f"criterion rows: gamma in [{low:g},{high:g}] against the nearer bound, beyond {Z:g} stderr; stderr across "
+        f"{n} independently trained networks per cell ({n - 1} dof); mutants gamma = 1 and gamma = 2 per cell",
+        notes, dof=n - 1)
+
+
+register_check(Check(
+    name="curv.gamma_grid",
+    derivation="curv.noise_curvature",
+    description="gamma of C_ii ∝ H_ii^gamma per cell of losses (cross-entropy, MSE on softmax outputs, linear MSE) x "
+                "architectures (ReLU MLPs of two and three hidden layers) x data sets (digits, MNIST-1D), trained by "
+                "the authors' protocol on the JAX engine: 1 <= gamma <= 2 per cell; mutants gamma = 1 (C ∝ H) and "
+                "gamma = 2 per cell",
+    run=_run_grid,
+    figures=_figures.gamma_grid,
+    exact=False,
+    quick=dict(losses=("ce", "softmax_mse", "mse"), architectures=("mlp2", "mlp3"), datasets=DATASETS, n_train=500,
+               hidden=10, eta=0.1, batch_size=50, n_steps=1000, clip_norm=5.0, n_seeds=8, top_fraction=0.6,
+               n_resamples=1000),
+    full=dict(losses=("ce", "softmax_mse", "mse"), architectures=("mlp2", "mlp3"), datasets=DATASETS, n_train=1400,
+              hidden=30, eta=0.1, batch_size=50, n_steps=20000, clip_norm=5.0, n_seeds=16, top_fraction=0.6,
+              n_resamples=9999),
+))
