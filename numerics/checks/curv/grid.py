@@ -17,7 +17,7 @@ hidden layers of ``hidden`` units. Data sets: digits and MNIST-1D (:mod:`numeric
 Per cell: γ averaged over ``n_seeds`` independent trainings, standard error across them (Student-t,
 n_seeds − 1 dof); a criterion row 1 ≤ γ ≤ 2 against the nearer of the registered bounds (the extras
 ``gamma_lower``, ``gamma_upper`` of ``curv.noise_curvature``); mutants γ = 1 (C ∝ H: Fisher = Hessian) and γ = 2
-(C ∝ H²) judged on the cell's γ. Seeds: the data sets by ``child_seed(seed, 0)``; cell c by
+(C ∝ H²) judged on the cell's γ. Seeds: the data sets drawn by ``seed`` (:mod:`numerics.data.split`); cell c by
 ``child_seed(seed, 1 + c)``, whose child 0 draws training r's initialisation (its child r), child 1 the minibatches
 (replica r of :func:`~numerics.models.network.run_replicas`), child 2 the bootstrap of training r (its child r).
 """

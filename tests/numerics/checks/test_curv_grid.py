@@ -1,0 +1,68 @@
+"""curv.gamma_grid: one cell trains and measures at tiny settings (seconds); the grid's rows, mutants and verdict
+judged on synthetic per-network γ (no training): a cell inside the band, one below it, one undecided at its edge;
+the figure hook draws the grid from the result alone."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("jax")
+
+from numerics.checks import _figures, get_check  # noqa: E402
+from numerics.checks.curv import grid  # noqa: E402
+from numerics.data import digits  # noqa: E402
+from numerics.errors import ParameterError  # noqa: E402
+
+TINY = dict(hidden=4, eta=0.1, batch_size=20, n_steps=15, clip_norm=5.0, n_seeds=3, top_fraction=0.6,
+            n_resamples=100)
+
+
+@pytest.mark.parametrize("loss, architecture", [("ce", "mlp2"), ("softmax_mse", "mlp3"), ("mse", "mlp2")])
+def test_a_cell_trains_independent_networks_and_fits_gamma(loss, architecture):
+    split = digits(60, 30, seed=0, n_classes=3)
+    runs = grid.cell_runs(loss, architecture, split, TINY, 0)
+    assert len(runs) == 3
+    gammas = [r["gamma"].exponent for r in runs]
+    assert np.all(np.isfinite(gammas)) and len(set(gammas)) == 3  # independent initialisations and minibatches
+    assert all(0 <= r["accuracy"] <= 1 and r["train_loss"] > 0 for r in runs)
+    again = grid.cell_runs(loss, architecture, split, TINY, 0)
+    assert [r["gamma"].exponent for r in again] == gammas
+
+
+def _fake_cells(gamma_of_cell):
+    """A cell_runs stand-in: n_seeds networks whose γ scatter (sd 0.01) about ``gamma_of_cell(loss, arch, data)``."""
+    rng = np.random.default_rng(0)
+
+    def runs(loss, architecture, split, params, seed):
+        g = gamma_of_cell(loss, architecture, split.description)
+        fit = lambda v: SimpleNamespace(exponent=v, exponent_interval=(v - 0.05, v + 0.05))  # noqa: E731
+        return [dict(gamma=fit(g + 0.01 * e), gamma_Eh2=fit(1.2), train_loss=0.1, accuracy=0.9)
+                for e in rng.standard_normal(params["n_seeds"])]
+    return runs
+
+
+@pytest.mark.parametrize("gamma_of_cell, verdict", [
+    (lambda loss, arch, data: 1.5, "CONFIRMED"),                             # every cell inside, both mutants out
+    (lambda loss, arch, data: 0.8 if loss == "softmax_mse" else 1.5, "REFUTED"),   # one loss below the band
+    (lambda loss, arch, data: 1.005 if arch == "mlp3" else 1.5, "INCONCLUSIVE"),   # at the edge: gamma = 1 kept
+])
+def test_the_grid_judges_every_cell(monkeypatch, tmp_path, gamma_of_cell, verdict):
+    monkeypatch.setattr(grid, "_load", lambda name, n_train, seed: SimpleNamespace(description=name))
+    monkeypatch.setattr(grid, "cell_runs", _fake_cells(gamma_of_cell))
+    result = get_check("curv.gamma_grid")(n_seeds=8)
+    assert result.verdict == verdict, result.table()
+    assert len(result.rows) == 12 and all(r.rule in ("above", "below") for r in result.rows)
+    assert len(result.mutants) == 24
+    edge = [m for m in result.mutants if not m.rejected]
+    assert all("gamma = 1" in m.description and "mlp3" in m.description for m in edge) and \
+        bool(edge) == (verdict == "INCONCLUSIVE")
+    (path,) = _figures.gamma_grid(result, tmp_path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_grid_refuses_bad_parameters():
+    with pytest.raises(ParameterError, match=">= 8"):
+        get_check("curv.gamma_grid")(n_seeds=7)
+    with pytest.raises(ParameterError, match="architecture"):
+        grid.cell_runs("ce", "cnn", digits(60, 30, n_classes=3), TINY, 0)
