@@ -18,7 +18,7 @@ from numerics.errors import DivergenceError, ParameterError  # noqa: E402
 from numerics.models.mlp import LOSSES, MLP  # noqa: E402
 from numerics.models.network import (  # noqa: E402
     Network, gradient_covariance, layer_hessian, measure_layer, per_sample_gradients, per_sample_hessian_moments,
-    relu_mlp, run_replicas,
+    relu_cnn, relu_cnn_params, relu_mlp, run_replicas,
 )
 from numerics.engine.data import Dataset  # noqa: E402
 from numerics.engine.minibatches import MinibatchSampler  # noqa: E402
@@ -171,6 +171,35 @@ def test_the_numpy_engine_and_the_jax_engine_draw_the_same_minibatches(sampling)
     numpy_run = run_sgd(model, Dataset(X, y), w0=w, block_size=1, **kw)
     for r in range(3):
         np.testing.assert_allclose(net.flatten(ours.replica(r)), numpy_run.final[r], rtol=1e-11, atol=1e-13)
+
+
+def _correlate_same(a, K):
+    """'SAME' cross-correlation of a (c_in, *spatial) with K (c_out, c_in, *window), stride 1, by loops."""
+    pad = [(k // 2, k - 1 - k // 2) for k in K.shape[2:]]
+    a = np.pad(a, [(0, 0)] + pad)
+    out = np.zeros((K.shape[0],) + tuple(a.shape[1 + d] - K.shape[2 + d] + 1 for d in range(K.ndim - 2)))
+    for pos in np.ndindex(out.shape[1:]):
+        window = a[(slice(None),) + tuple(slice(p, p + k) for p, k in zip(pos, K.shape[2:]))]
+        out[(slice(None),) + pos] = np.tensordot(K, window, axes=K.ndim - 1)
+    return out
+
+
+@pytest.mark.parametrize("shape", [(7,), (4, 5)])
+def test_cnn_is_two_same_convolutions_and_a_read_out_and_piecewise_linear(shape):
+    params = relu_cnn_params(shape, 3, 4, seed=0)
+    x = np.random.default_rng(1).standard_normal((5, int(np.prod(shape))))
+    expected = []
+    for xp in x:
+        a = xp.reshape((1,) + shape)
+        for K in params[:-1]:
+            a = np.maximum(_correlate_same(a, K), 0.0)
+        expected.append(params[-1] @ a.ravel())
+    np.testing.assert_allclose(relu_cnn(shape)(params, jnp.asarray(x)), expected, rtol=1e-12, atol=1e-12)
+    # no biases, ReLU: h_p = J_pᵀG_pJ_p, so the factored E_p[h_p²] equals the dense one
+    y = np.arange(5) % 4
+    factored, dense = (per_sample_hessian_moments(Network(relu_cnn(shape), params, loss="ce", piecewise_linear=pl),
+                                                  params, x, y, "[1]") for pl in (True, False))
+    np.testing.assert_allclose(factored[1], dense[1], rtol=1e-9, atol=1e-12)
 
 
 def test_divergence_and_bad_input_raise():

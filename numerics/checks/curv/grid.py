@@ -12,7 +12,10 @@ our ℓ = ½‖·‖² is K/2 times theirs (``nn.MSELoss`` averages over the K c
 2η/K (:func:`~numerics.checks.curv.mlp.authors_step`) with our clipping norm 5·K/2 (clip(s g, c) = s·clip(g, c/s)).
 Losses: cross-entropy and MSE on softmax outputs (the paper's), linear MSE (beyond the paper's losses: whether the
 claim's "across loss functions" extends to it). Architectures: ReLU MLPs with two (``mlp2``) and three (``mlp3``)
-hidden layers of ``hidden`` units. Data sets: digits and MNIST-1D (:mod:`numerics.data`), ``n_train`` samples.
+hidden layers of ``hidden`` units, and a CNN (``cnn``: two 3-wide convolutions of ``channels`` channels and a
+dense read-out, :func:`~numerics.models.network.relu_cnn`; 2-D on the 8×8 digits, 1-D on the 40-sample MNIST-1D
+signals), all without biases; W₂ is the second convolution's kernel in the CNN. Data sets: digits and MNIST-1D
+(:mod:`numerics.data`), ``n_train`` samples.
 
 Per cell: γ averaged over ``n_seeds`` independent trainings, standard error across them (Student-t,
 n_seeds − 1 dof); a criterion row 1 ≤ γ ≤ 2 against the nearer of the registered bounds (the extras
@@ -39,27 +42,37 @@ from numerics.stats import replica_mean
 from numerics.verify import Check, CheckResult, Comparison, Mutant, comparison_result, register_check
 from numerics.verify.predict import evaluate
 
-ARCHITECTURES = {"mlp2": 2, "mlp3": 3}  # hidden layers of the ReLU MLP
-DATASETS = ("digits", "mnist1d")
-LAYER = "[1]"                           # W₂, hidden to hidden in both depths
+ARCHITECTURES = ("mlp2", "mlp3", "cnn")
+INPUT_SHAPES = {"digits": (8, 8), "mnist1d": (40,)}  # of one input, as the CNN convolves it
+LAYER = "[1]"                                          # W₂: hidden to hidden, conv to conv
 
 
 def _load(name: str, n_train: int, seed):
     from numerics import data
 
-    return getattr(data, require_choice("dataset", name, DATASETS))(n_train, seed=seed)
+    return getattr(data, require_choice("dataset", name, tuple(INPUT_SHAPES)))(n_train, seed=seed)
 
 
-def cell_runs(loss: str, architecture: str, split, params: dict, seed) -> list[dict]:
+def _architecture(name: str, dataset: str, n_classes: int, params: dict):
+    """(apply, init) of architecture ``name`` on the inputs of ``dataset``; init(seed) draws initial parameters."""
+    from numerics.models.network import relu_cnn, relu_cnn_params, relu_mlp, relu_mlp_params
+
+    shape = INPUT_SHAPES[dataset]
+    if require_choice("architecture", name, ARCHITECTURES) == "cnn":
+        return relu_cnn(shape), lambda seed: relu_cnn_params(shape, params["channels"], n_classes, seed)
+    widths = (int(np.prod(shape)), *[params["hidden"]] * int(name[3:]), n_classes)  # mlp<hidden layers>
+    return relu_mlp, lambda seed: relu_mlp_params(widths, seed)
+
+
+def cell_runs(loss: str, architecture: str, dataset: str, split, params: dict, seed) -> list[dict]:
     """Train ``n_seeds`` networks of one cell as replicas of one run (module docstring) and measure each: γ of C
     (``gamma``, a PowerLawFit) and of E_p[h_p²], training loss, test accuracy."""
-    from numerics.models.network import Network, noise_vs_curvature, relu_mlp, relu_mlp_params, run_replicas
+    from numerics.models.network import Network, noise_vs_curvature, run_replicas
 
     n, K = params["n_seeds"], split.n_classes
-    widths = (split.n_features, *[params["hidden"]] * ARCHITECTURES[require_choice(
-        "architecture", architecture, tuple(ARCHITECTURES))], K)
-    inits = [relu_mlp_params(widths, child_seed(child_seed(seed, 0), r)) for r in range(n)]
-    net = Network(relu_mlp, inits[0], loss=loss, piecewise_linear=True)
+    apply, init = _architecture(architecture, dataset, K, params)
+    inits = [init(child_seed(child_seed(seed, 0), r)) for r in range(n)]
+    net = Network(apply, inits[0], loss=loss, piecewise_linear=True)
     step = authors_step(loss, params["eta"], K)
     run = run_replicas(net, split.X, split.y, eta=step, batch_size=params["batch_size"], n_steps=params["n_steps"],
                        n_replicas=n, sampling="without_replacement", schedule="cosine",
@@ -72,7 +85,7 @@ def cell_runs(loss: str, architecture: str, split, params: dict, seed) -> list[d
         m = noise_vs_curvature(net, w, split.X, split.y, LAYER, params["batch_size"],
                                top_fraction=params["top_fraction"], n_resamples=params["n_resamples"], n_rotations=2,
                                seed=child_seed(child_seed(seed, 2), r))
-        accuracy = np.mean(np.argmax(np.asarray(relu_mlp(w, split.X_test)), axis=1) == split.y_test)
+        accuracy = np.mean(np.argmax(np.asarray(apply(w, split.X_test)), axis=1) == split.y_test)
         out.append(dict(gamma=m.gamma_C, gamma_Eh2=m.gamma_Eh2, train_loss=float(net.loss(w, samples)),
                         accuracy=float(accuracy)))
     return out
@@ -99,7 +112,7 @@ def _run_grid(params: dict, seed: int) -> CheckResult:
     cells = itertools.product(params["datasets"], params["architectures"], params["losses"])
     for c, (dataset, architecture, loss) in enumerate(cells):
         start = time.perf_counter()
-        runs = cell_runs(loss, architecture, splits[dataset], params, child_seed(seed, 1 + c))
+        runs = cell_runs(loss, architecture, dataset, splits[dataset], params, child_seed(seed, 1 + c))
         cell = f"{loss} {architecture} {dataset}"
         g = replica_mean([r["gamma"].exponent for r in runs])
         cmp = _within(cmp, f"gamma_C {cell} in [{low:g},{high:g}]", g, low, high)
@@ -109,7 +122,7 @@ def _run_grid(params: dict, seed: int) -> CheckResult:
     notes.append(f"protocol: SGD eta = {params['eta']:g} on the authors' losses (step 2 eta/K on l = 1/2|.|^2 for the "
                  f"MSE losses), B = {params['batch_size']} without replacement, {params['n_steps']} steps, cosine "
                  f"schedule, gradient norm clipped at {params['clip_norm']:g}; P = {params['n_train']}, hidden width "
-                 f"{params['hidden']}; gamma of layer W_2 over the top {100 * params['top_fraction']:g}% of H's "
+                 f"{params['hidden']}, CNN channels {params['channels']}; gamma of layer W_2 over the top {100 * params['top_fraction']:g}% of H's "
                  f"directions; {', '.join(s.description for s in splits.values())}")
     return comparison_result(
         "curv.gamma_grid", params, seed, Comparison(cmp.rows, mutants, Z),
@@ -122,16 +135,16 @@ register_check(Check(
     name="curv.gamma_grid",
     derivation="curv.noise_curvature",
     description="gamma of C_ii ∝ H_ii^gamma per cell of losses (cross-entropy, MSE on softmax outputs, linear MSE) x "
-                "architectures (ReLU MLPs of two and three hidden layers) x data sets (digits, MNIST-1D), trained by "
+                "architectures (ReLU MLPs of two and three hidden layers, a small CNN) x data sets (digits, MNIST-1D), trained by "
                 "the authors' protocol on the JAX engine: 1 <= gamma <= 2 per cell; mutants gamma = 1 (C ∝ H) and "
                 "gamma = 2 per cell",
     run=_run_grid,
     figures=_figures.gamma_grid,
     exact=False,
-    quick=dict(losses=("ce", "softmax_mse", "mse"), architectures=("mlp2", "mlp3"), datasets=DATASETS, n_train=500,
-               hidden=10, eta=0.1, batch_size=50, n_steps=1000, clip_norm=5.0, n_seeds=8, top_fraction=0.6,
-               n_resamples=1000),
-    full=dict(losses=("ce", "softmax_mse", "mse"), architectures=("mlp2", "mlp3"), datasets=DATASETS, n_train=1400,
-              hidden=30, eta=0.1, batch_size=50, n_steps=20000, clip_norm=5.0, n_seeds=16, top_fraction=0.6,
-              n_resamples=9999),
+    quick=dict(losses=("ce", "softmax_mse", "mse"), architectures=ARCHITECTURES, datasets=tuple(INPUT_SHAPES),
+               n_train=500, hidden=10, channels=4, eta=0.1, batch_size=50, n_steps=20000, clip_norm=5.0, n_seeds=8,
+               top_fraction=0.6, n_resamples=1000),
+    full=dict(losses=("ce", "softmax_mse", "mse"), architectures=ARCHITECTURES, datasets=tuple(INPUT_SHAPES),
+              n_train=1400, hidden=30, channels=8, eta=0.1, batch_size=50, n_steps=50000, clip_norm=5.0, n_seeds=16,
+              top_fraction=0.6, n_resamples=9999),
 ))

@@ -1,10 +1,12 @@
-"""Ready-made networks in the engine's form ``apply(params, x)``, with the numpy MLP's parameter layout so that
-the two can be run on the same weights."""
+"""Ready-made networks in the engine's form ``apply(params, x)``: a ReLU MLP with the numpy MLP's parameter layout
+(so that the two can be run on the same weights) and a small ReLU CNN for inputs that are 1-D signals or 2-D images
+stored flat; both without biases, so piecewise linear in each layer (``Network(..., piecewise_linear=True)``)."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from numerics.models.mlp import MLP
 
@@ -24,3 +26,29 @@ def relu_mlp_params(widths, seed) -> list:
     He-normal draw (:meth:`numerics.models.mlp.MLP.init`, N(0, 2/fan_in), the last layer N(0, 1/fan_in))."""
     model = MLP(tuple(widths))
     return [W for W, _ in model.unpack(model.init(seed))]
+
+
+def relu_cnn(shape):
+    """apply(params, x) of a CNN on inputs x (P, prod(shape)) that are row-major flattened signals (``shape`` (L,))
+    or images ((rows, cols)): two convolutions with stride 1 and 'SAME' padding, ReLU after each, then a dense
+    read-out; params = [K_1 (c, 1, k, …), K_2 (c, c, k, …), W (n_out, c·prod(shape))], no biases."""
+    shape = tuple(shape)
+
+    def apply(params, x):
+        a = jnp.reshape(x, (x.shape[0], 1) + shape)  # (P, channels, *spatial), as lax.conv takes it
+        for K in params[:-1]:
+            a = jax.nn.relu(jax.lax.conv(a, K, (1,) * len(shape), "SAME"))
+        return jnp.reshape(a, (x.shape[0], -1)) @ params[-1].T
+
+    return apply
+
+
+def relu_cnn_params(shape, channels: int, n_out: int, seed, kernel: int = 3) -> list:
+    """Initial [K_1, K_2, W] of :func:`relu_cnn`: He-normal as :func:`relu_mlp_params`, fan-in the receptive field
+    (input channels × kernel^d) for the convolutions and c·prod(shape) for the read-out."""
+    rng = np.random.default_rng(seed)
+    window = (kernel,) * len(shape)
+    shapes = [(channels, 1) + window, (channels, channels) + window, (n_out, channels * int(np.prod(shape)))]
+    fan_in = [int(np.prod(s[1:])) for s in shapes]
+    gains = (2.0, 2.0, 1.0)
+    return [rng.standard_normal(s) * np.sqrt(g / f) for s, f, g in zip(shapes, fan_in, gains)]

@@ -14,19 +14,20 @@ from numerics.checks.curv import grid  # noqa: E402
 from numerics.data import digits  # noqa: E402
 from numerics.errors import ParameterError  # noqa: E402
 
-TINY = dict(hidden=4, eta=0.1, batch_size=20, n_steps=15, clip_norm=5.0, n_seeds=3, top_fraction=0.6,
+TINY = dict(hidden=4, channels=2, eta=0.1, batch_size=20, n_steps=15, clip_norm=5.0, n_seeds=3, top_fraction=0.6,
             n_resamples=100)
 
 
-@pytest.mark.parametrize("loss, architecture", [("ce", "mlp2"), ("softmax_mse", "mlp3"), ("mse", "mlp2")])
-def test_a_cell_trains_independent_networks_and_fits_gamma(loss, architecture):
-    split = digits(60, 30, seed=0, n_classes=3)
-    runs = grid.cell_runs(loss, architecture, split, TINY, 0)
+@pytest.mark.parametrize("loss, architecture, dataset", [("ce", "mlp2", "digits"), ("softmax_mse", "mlp3", "digits"),
+                                                         ("mse", "cnn", "digits"), ("ce", "cnn", "mnist1d")])
+def test_a_cell_trains_independent_networks_and_fits_gamma(loss, architecture, dataset):
+    split = grid._load(dataset, 60, 0)
+    runs = grid.cell_runs(loss, architecture, dataset, split, TINY, 0)
     assert len(runs) == 3
     gammas = [r["gamma"].exponent for r in runs]
     assert np.all(np.isfinite(gammas)) and len(set(gammas)) == 3  # independent initialisations and minibatches
     assert all(0 <= r["accuracy"] <= 1 and r["train_loss"] > 0 for r in runs)
-    again = grid.cell_runs(loss, architecture, split, TINY, 0)
+    again = grid.cell_runs(loss, architecture, dataset, split, TINY, 0)
     assert [r["gamma"].exponent for r in again] == gammas
 
 
@@ -34,8 +35,8 @@ def _fake_cells(gamma_of_cell):
     """A cell_runs stand-in: n_seeds networks whose γ scatter (sd 0.01) about ``gamma_of_cell(loss, arch, data)``."""
     rng = np.random.default_rng(0)
 
-    def runs(loss, architecture, split, params, seed):
-        g = gamma_of_cell(loss, architecture, split.description)
+    def runs(loss, architecture, dataset, split, params, seed):
+        g = gamma_of_cell(loss, architecture, dataset)
         fit = lambda v: SimpleNamespace(exponent=v, exponent_interval=(v - 0.05, v + 0.05))  # noqa: E731
         return [dict(gamma=fit(g + 0.01 * e), gamma_Eh2=fit(1.2), train_loss=0.1, accuracy=0.9)
                 for e in rng.standard_normal(params["n_seeds"])]
@@ -52,8 +53,8 @@ def test_the_grid_judges_every_cell(monkeypatch, tmp_path, gamma_of_cell, verdic
     monkeypatch.setattr(grid, "cell_runs", _fake_cells(gamma_of_cell))
     result = get_check("curv.gamma_grid")(n_seeds=8)
     assert result.verdict == verdict, result.table()
-    assert len(result.rows) == 12 and all(r.rule in ("above", "below") for r in result.rows)
-    assert len(result.mutants) == 24
+    assert len(result.rows) == 18 and all(r.rule in ("above", "below") for r in result.rows)
+    assert len(result.mutants) == 36
     edge = [m for m in result.mutants if not m.rejected]
     assert all("gamma = 1" in m.description and "mlp3" in m.description for m in edge) and \
         bool(edge) == (verdict == "INCONCLUSIVE")
@@ -65,4 +66,4 @@ def test_the_grid_refuses_bad_parameters():
     with pytest.raises(ParameterError, match=">= 8"):
         get_check("curv.gamma_grid")(n_seeds=7)
     with pytest.raises(ParameterError, match="architecture"):
-        grid.cell_runs("ce", "cnn", digits(60, 30, n_classes=3), TINY, 0)
+        grid.cell_runs("ce", "resnet", "digits", digits(60, 30, n_classes=3), TINY, 0)
