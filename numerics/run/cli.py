@@ -104,14 +104,23 @@ def _run_checks(names, scale, params, seed, as_json, out=sys.stdout) -> list:
     return results
 
 
+def _runnable(names: list[str], skip: bool) -> list[str]:
+    """The checks among ``names`` whose optional dependencies are installed; the others are skipped with a line
+    each (``skip``, when running every check) or refused before any work starts."""
+    reasons = {n: why for n in names if (why := verify.get_check(n).missing())}
+    if reasons and not skip:
+        raise ParameterError("; ".join(reasons.values()))
+    for why in reasons.values():
+        print(f"sgdnoise: skipped {why}", file=sys.stderr, flush=True)
+    return [n for n in names if n not in reasons]
+
+
 def _cmd_check(args) -> int:
     if bool(args.names) == args.all:
         sys.stderr.write(args.usage)
         raise ParameterError("name the checks to run (see 'sgdnoise list') or give --all, not both"
                              if args.all else "name the checks to run (see 'sgdnoise list'), or give --all to run every check")
-    names = args.names or verify.check_names()
-    for name in names:
-        verify.get_check(name)  # unknown names fail before any work starts
+    names = _runnable(args.names or verify.check_names(), skip=args.all)  # unknown names fail before any work
     _warn_without_numba()
     progress.enable()
     results = _run_checks(names, args.scale, args.param, args.seed, args.json)
@@ -153,6 +162,7 @@ def _cmd_reproduce(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     names, derivation_names = _selected(args.only)
+    names = _runnable(names, skip=True)
     store = sweeps.ResultStore(out / sweeps.STORE_FILENAME)  # a foreign or corrupted file stops us here
     executor = sweeps.make_executor(args.workers, args.scheduler, args.dask_local)
     pdf = latex_mod.pdflatex_available()

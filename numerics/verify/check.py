@@ -11,6 +11,7 @@ REFUTED, INCONCLUSIVE), its resolving power, and the tolerance and where it come
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import time
@@ -266,12 +267,18 @@ class Comparison:
         return "CONFIRMED"
 
 
+# the modules of each optional dependency group of pyproject.toml that a check's engine imports
+EXTRA_MODULES = {"network": ("jax", "mnist1d")}
+
+
 @dataclass(frozen=True)
 class Check:
     """A registered check: ``run(params, seed)`` → CheckResult; ``quick``/``full`` are default parameters.
 
     ``exact=False`` marks a claim of a paper that is approximate or conjectural at the scale run (a scaling law,
-    a regime statement): its REFUTED or INCONCLUSIVE is a result, reported, not a failure of the run."""
+    a regime statement): its REFUTED or INCONCLUSIVE is a result, reported, not a failure of the run.
+    ``extra`` names the optional dependency group its engine needs (``EXTRA_MODULES``): without it installed the
+    check cannot run, and ``sgdnoise`` skips it when running every check."""
 
     name: str
     derivation: str
@@ -281,6 +288,13 @@ class Check:
     full: dict
     figures: Callable[[CheckResult, "Path"], Iterable["Path"]] | None = None  # the report's hook (numerics.run.report)
     exact: bool = True  # the theory is exact at the check's settings: a verdict other than CONFIRMED is a failure
+    extra: str | None = None
+
+    def missing(self) -> str | None:
+        """Why the check cannot run here (its extra's modules not installed), or None."""
+        absent = [m for m in EXTRA_MODULES.get(self.extra, ()) if importlib.util.find_spec(m) is None]
+        return (f"{self.name} needs the '{self.extra}' extra ({', '.join(absent)} not installed: pip install -e "
+                f"'.[{self.extra}]')") if absent else None
 
     def fails(self, result: CheckResult) -> bool:
         """Whether ``result`` fails a run (exit status 1): an exact-theory check that is not CONFIRMED."""

@@ -165,3 +165,18 @@ def test_without_numba_one_line_says_the_run_will_be_slow(monkeypatch, capsys):
     monkeypatch.setattr(streams, "HAVE_NUMBA", True)
     cli._warn_without_numba()
     assert capsys.readouterr().err == ""
+
+
+def test_a_check_whose_extra_is_missing_is_skipped_by_all_and_refused_by_name(monkeypatch, capsys):
+    import importlib.util
+
+    from numerics.run import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real(name, *a))
+    assert cli._runnable(["curv.gamma_grid", "linreg.stationary_covariance"], skip=True) == \
+        ["linreg.stationary_covariance"]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "skipped curv.gamma_grid" in err and "pip install -e '.[network]'" in err
+    with pytest.raises(ParameterError, match="needs the 'network' extra"):
+        cli._runnable(["curv.gamma_grid"], skip=False)
