@@ -175,7 +175,7 @@ def test_the_numpy_engine_and_the_jax_engine_draw_the_same_minibatches(sampling)
 
 def _correlate_same(a, K):
     """'SAME' cross-correlation of a (c_in, *spatial) with K (c_out, c_in, *window), stride 1, by loops."""
-    pad = [(k // 2, k - 1 - k // 2) for k in K.shape[2:]]
+    pad = [((k - 1) // 2, k // 2) for k in K.shape[2:]]
     a = np.pad(a, [(0, 0)] + pad)
     out = np.zeros((K.shape[0],) + tuple(a.shape[1 + d] - K.shape[2 + d] + 1 for d in range(K.ndim - 2)))
     for pos in np.ndindex(out.shape[1:]):

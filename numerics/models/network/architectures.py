@@ -28,20 +28,29 @@ def relu_mlp_params(widths, seed) -> list:
     return [W for W, _ in model.unpack(model.init(seed))]
 
 
+def _patches(a, window):
+    """The 'SAME' (stride 1) patches of a (P, c, *spatial): (P, c·prod(window), *spatial), channel-major and then
+    the window's offsets row-major, the order of a kernel (c_out, c, *window) reshaped to (c_out, c·prod(window))."""
+    spatial = a.shape[2:]
+    a = jnp.pad(a, [(0, 0), (0, 0)] + [((k - 1) // 2, k // 2) for k in window])   # lax's 'SAME'
+    shifted = [a[(slice(None), slice(None)) + tuple(slice(o, o + n) for o, n in zip(offset, spatial))]
+               for offset in np.ndindex(*window)]
+    return jnp.reshape(jnp.stack(shifted, axis=2), (a.shape[0], -1) + spatial)
+
+
 def relu_cnn(shape):
     """apply(params, x) of a CNN on inputs x (P, prod(shape)) that are row-major flattened signals (``shape`` (L,))
-    or images ((rows, cols)): two convolutions with stride 1 and 'SAME' padding, ReLU after each, then a dense
-    read-out; params = [K_1 (c, 1, k, …), K_2 (c, c, k, …), W (n_out, c·prod(shape))], no biases."""
+    or images ((rows, cols)): two convolutions (cross-correlations) with stride 1 and 'SAME' padding, ReLU after
+    each, then a dense read-out; params = [K_1 (c, 1, k, …), K_2 (c, c, k, …), W (n_out, c·prod(shape))], no
+    biases. A convolution is patches times kernel, built from slices: the per-sample derivatives in the kernel are
+    then batched matrix products (vmap of ``lax.conv``'s kernel derivative gives grouped convolutions, which XLA's
+    CPU backend runs tens of times slower)."""
     shape = tuple(shape)
 
     def apply(params, x):
         a = jnp.reshape(x, (x.shape[0], 1) + shape)  # (P, channels, *spatial)
         for K in params[:-1]:
-            # as patches (P, c_in·k^d, *spatial) times the kernel: the kernel then enters by a matrix product, whose
-            # per-sample derivatives vmap to batched products (XLA's CPU runs the grouped convolutions that
-            # vmap of lax.conv's kernel derivative gives tens of times slower)
-            patches = jax.lax.conv_general_dilated_patches(a, K.shape[2:], (1,) * len(shape), "SAME")
-            a = jax.nn.relu(jnp.einsum("oi,pi...->po...", jnp.reshape(K, (K.shape[0], -1)), patches))
+            a = jax.nn.relu(jnp.einsum("oi,pi...->po...", jnp.reshape(K, (K.shape[0], -1)), _patches(a, K.shape[2:])))
         return jnp.reshape(a, (x.shape[0], -1)) @ params[-1].T
 
     return apply
