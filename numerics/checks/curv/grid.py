@@ -122,8 +122,9 @@ def _run_grid(params: dict, seed: int) -> CheckResult:
     notes.append(f"protocol: SGD eta = {params['eta']:g} on the authors' losses (step 2 eta/K on l = 1/2|.|^2 for the "
                  f"MSE losses), B = {params['batch_size']} without replacement, {params['n_steps']} steps, cosine "
                  f"schedule, gradient norm clipped at {params['clip_norm']:g}; P = {params['n_train']}, hidden width "
-                 f"{params['hidden']}, CNN channels {params['channels']}; gamma of layer W_2 over the top {100 * params['top_fraction']:g}% of H's "
-                 f"directions; {', '.join(s.description for s in splits.values())}")
+                 f"{params['hidden']}, CNN channels {params['channels']}; gamma of layer W_2 over the top "
+                 f"{100 * params['top_fraction']:g}% of H's directions; "
+                 f"{', '.join(s.description for s in splits.values())}")
     return comparison_result(
         "curv.gamma_grid", params, seed, Comparison(cmp.rows, mutants, Z),
         f"criterion rows: gamma in [{low:g},{high:g}] against the nearer bound, beyond {Z:g} stderr; stderr across "
@@ -135,9 +136,9 @@ register_check(Check(
     name="curv.gamma_grid",
     derivation="curv.noise_curvature",
     description="gamma of C_ii ∝ H_ii^gamma per cell of losses (cross-entropy, MSE on softmax outputs, linear MSE) x "
-                "architectures (ReLU MLPs of two and three hidden layers, a small CNN) x data sets (digits, MNIST-1D), trained by "
-                "the authors' protocol on the JAX engine: 1 <= gamma <= 2 per cell; mutants gamma = 1 (C ∝ H) and "
-                "gamma = 2 per cell",
+                "architectures (ReLU MLPs of two and three hidden layers, a small CNN) x data sets (digits, "
+                "MNIST-1D), trained by the authors' protocol on the JAX engine: 1 <= gamma <= 2 per cell; mutants "
+                "gamma = 1 (C ∝ H) and gamma = 2 per cell",
     run=_run_grid,
     figures=_figures.gamma_grid,
     exact=False,
