@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["mode_sde", "stationary_density", "diffusion_peak", "law_of_balance", "covariance_parity",
-           "exponents_vs_chi", "crossover", "noise_curvature", "gamma_grid", "rank_one_family", "least_squares_curvature", "ivfr"]
+           "exponents_vs_chi", "crossover", "noise_curvature", "gamma_grid", "rank_one_family",
+           "least_squares_curvature", "ivfr"]
 
 _FLOAT = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 

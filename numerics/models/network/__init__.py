@@ -29,4 +29,5 @@ from numerics.models.network.measure import (  # noqa: E402
 
 __all__ = ["Network", "Samples", "per_sample_gradients", "gradient_covariance", "layer_hessian",
            "per_sample_hessian_moments", "measure_layer", "run_replicas", "ReplicaRun", "relu_mlp", "relu_mlp_params",
-           "relu_cnn", "relu_cnn_params", "noise_vs_curvature", "NoiseVsCurvature", "variance_flatness", "VarianceFlatness"]
+           "relu_cnn", "relu_cnn_params", "noise_vs_curvature", "NoiseVsCurvature", "variance_flatness",
+           "VarianceFlatness"]
