@@ -54,10 +54,9 @@ CLIP_EPSILON = 1e-6  # torch.nn.utils.clip_grad_norm_'s guard in c/(‖g‖ + ε
 
 def step_sizes(eta: float, schedule: str, first: int, n: int, n_steps: int) -> np.ndarray:
     """η_k for the steps k = first … first + n − 1 of a run of ``n_steps`` (module docstring)."""
-    k = np.arange(first, first + n)
-    if require_choice("schedule", schedule, SCHEDULES) == "constant":
+    if schedule == "constant":
         return np.full(n, float(eta))
-    return eta * 0.5 * (1.0 + np.cos(np.pi * k / n_steps))
+    return eta * 0.5 * (1.0 + np.cos(np.pi * np.arange(first, first + n) / n_steps))
 
 
 def _clipped(g, clip_norm):
