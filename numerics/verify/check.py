@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 
 VERDICTS = ("CONFIRMED", "REFUTED", "INCONCLUSIVE")  # ERROR (the check raised) is the runner's fourth
+# rows reported and not judged (Row.status "undecided"), with what a table says of them
+UNJUDGED = {"approx": "approximate theory: reported, not judged", "unmet": "precondition not met: reported, not judged"}
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,9 @@ class Row:
     threshold; no floor); ``"below"``/``"above"`` — ``predicted`` is a bound and the measurement lies
     below/above it by more than the threshold (z < −threshold / z > threshold): a criterion established by the
     data, not merely not contradicted; ``"approx"`` — a prediction of an approximate theory whose leading
-    correction is not computed: reported with its z, it can neither confirm nor refute (see :meth:`status`)."""
+    correction is not computed: reported with its z, it can neither confirm nor refute (see :meth:`status`);
+    ``"unmet"`` — a criterion whose precondition the data do not meet (e.g. γ of networks that did not fit their
+    training set, where the claim is about trained networks): reported with its z against the bound, not judged."""
 
     quantity: str
     predicted: float
@@ -53,8 +57,8 @@ class Row:
 
     def status(self, threshold: float = Z_THRESHOLD) -> str:
         """``"holds"``, ``"rejected"`` (the data contradict the row's claim beyond the threshold) or
-        ``"undecided"`` (a bound not yet established either way, or an ``approx`` row)."""
-        if self.rule == "approx":
+        ``"undecided"`` (a bound not yet established either way, or an ``approx`` or ``unmet`` row)."""
+        if self.rule in UNJUDGED:
             return "undecided"
         if self.rule == "agree":
             return "holds" if abs(self.z) <= threshold else "rejected"
@@ -168,7 +172,7 @@ class CheckResult:
         head = f"{'quantity':<28} {'predicted':>12} {'measured':>12} {'stderr':>10} {'z':>7}"
         lines = [f"check {self.check}: {self.verdict}  (seed {self.seed}, {self.runtime_s:.1f} s)", head, "-" * len(head)]
         marks = {"agree": "", "below": "  (below the bound)", "above": "  (above the bound)",
-                 "approx": "  (approximate theory: reported, not judged)"}
+                 **{rule: f"  ({text})" for rule, text in UNJUDGED.items()}}
         lines += [f"{r.quantity:<28} {r.predicted:>12.5g} {r.measured:>12.5g} {r.stderr:>10.3g} {r.z:>7.2f}"
                   + marks[r.rule] for r in self.rows]
         lines.append(f"tolerance: {self.tolerance}")
@@ -234,13 +238,25 @@ class Comparison:
         row = Row(quantity, 0.0, float(result.statistic), math.nan, pvalue_z(result.pvalue))
         return cls([row], [Mutant.judge(d, pvalue_z(r.pvalue), z) for d, r in mutants.items()], z)
 
-    def require(self, quantity: str, measured: float, stderr: float, bound: float, side: str) -> "Comparison":
+    def require(self, quantity: str, measured: float, stderr: float, bound: float, side: str, *,
+                met: bool = True) -> "Comparison":
         """This comparison with one more criterion row: ``measured`` lies ``side`` ("below" or "above") the
-        ``bound`` by more than ``z`` standard errors (see :class:`Row`)."""
+        ``bound`` by more than ``z`` standard errors (see :class:`Row`). ``met=False``: the criterion's
+        precondition does not hold on these data, and the row is reported, not judged (rule ``"unmet"``)."""
         if side not in ("below", "above"):
             raise ParameterError(f"side must be 'below' or 'above', got {side!r}")
         z = float(_z(measured, bound, stderr)[0])
-        return Comparison(self.rows + [Row(quantity, float(bound), float(measured), float(stderr), z, side)], self.mutants, self.z)
+        row = Row(quantity, float(bound), float(measured), float(stderr), z, side if met else "unmet")
+        return Comparison(self.rows + [row], self.mutants, self.z)
+
+    def within(self, quantity: str, estimate: Estimate, low: float, high: float, *, met: bool = True) -> "Comparison":
+        """This comparison with the claim low ≤ x ≤ high as one criterion row against the nearer bound ("above"
+        ``low`` or "below" ``high``): it holds when x lies inside by more than ``z`` standard errors (the farther
+        bound is then farther still, on the same standard error) and is rejected when x lies outside by more than
+        ``z``. ``met`` as in :meth:`require`."""
+        near_low = estimate.value - low <= high - estimate.value
+        return self.require(quantity, estimate.value, estimate.stderr, low if near_low else high,
+                            "above" if near_low else "below", met=met)
 
     @classmethod
     def combine(cls, parts: list["Comparison"], labels: list[str] | None = None) -> "Comparison":
