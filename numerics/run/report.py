@@ -78,14 +78,14 @@ def measured_axis_scale(predicted, measured, decades: float = 2.0) -> str:
     return "log" if np.log10(values.max() / values.min()) > decades else "linear"
 
 
-_STATUS_COLOURS = {"holds": "tab:blue", "rejected": "tab:red", "undecided": "tab:orange"}
+_STATUS_COLOURS = {"holds": "tab:blue", "rejected": "tab:red", "undecided": "tab:orange", "beside": "0.6"}
 
 
 def pass_region(row, z: float = 5.0, big: float = math.inf) -> tuple[float, float]:
     """Where the row's z must lie for the row to hold, as the generic figure draws it: [−z, z] for a row that
     claims agreement (and an approximate theory's row, drawn but not judged), [−big, −z] below a bound,
-    [z, big] above one, none for a criterion whose precondition is not met (``unmet``: not judged)."""
-    return {"below": (-big, -z), "above": (z, big), "unmet": (0.0, 0.0)}.get(row.rule, (-z, z))
+    [z, big] above one, none for a row that is not judged (``unmet``, ``beside``)."""
+    return {"below": (-big, -z), "above": (z, big), "unmet": (0.0, 0.0), "beside": (0.0, 0.0)}.get(row.rule, (-z, z))
 
 
 def generic_figure(result: CheckResult, directory: Path, z: float = 5.0) -> Path:
@@ -126,7 +126,8 @@ def generic_figure(result: CheckResult, directory: Path, z: float = 5.0) -> Path
                      + ("; criterion rows: beyond ±" + f"{z:g} on their side" if set(kinds) - {"agree", "approx"} else "")
                      + ")")]
     labels = {"holds": "row holds", "rejected": "rejected by the data",
-              "undecided": "undecided (bound not established, approximate theory or precondition not met: not judged)"}
+              "undecided": "undecided (bound not established, approximate theory or precondition not met: not judged)",
+              "beside": "beside the claim (outside its scope): reported, not judged"}
     handles += [Patch(color=c, label=labels[s]) for s, c in _STATUS_COLOURS.items() if any(r.status(z) == s for r in rows)]
     fig.legend(handles=handles, fontsize=7, loc="outside lower left", ncol=len(handles), frameon=False)
     ax_z.set(ylabel="z = (measured − predicted)/stderr", title="z per row against the verdict's rule"

@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 
 
 VERDICTS = ("CONFIRMED", "REFUTED", "INCONCLUSIVE")  # ERROR (the check raised) is the runner's fourth
-# rows reported and not judged (Row.status "undecided"), with what a table says of them
-UNJUDGED = {"approx": "approximate theory: reported, not judged", "unmet": "precondition not met: reported, not judged"}
+# rows reported and not judged, with what a table says of them (Row.status "undecided", or "beside")
+UNJUDGED = {"approx": "approximate theory: reported, not judged", "unmet": "precondition not met: reported, not judged",
+            "beside": "beside the claim, outside its scope: reported, not judged"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,9 @@ class Row:
     data, not merely not contradicted; ``"approx"`` — a prediction of an approximate theory whose leading
     correction is not computed: reported with its z, it can neither confirm nor refute (see :meth:`status`);
     ``"unmet"`` — a criterion whose precondition the data do not meet (e.g. γ of networks that did not fit their
-    training set, where the claim is about trained networks): reported with its z against the bound, not judged."""
+    training set, where the claim is about trained networks): reported with its z against the bound, not judged;
+    ``"beside"`` — the same criterion applied outside the claim's scope (e.g. a loss the paper does not name):
+    reported with its z, and no part of the verdict."""
 
     quantity: str
     predicted: float
@@ -57,7 +60,10 @@ class Row:
 
     def status(self, threshold: float = Z_THRESHOLD) -> str:
         """``"holds"``, ``"rejected"`` (the data contradict the row's claim beyond the threshold) or
-        ``"undecided"`` (a bound not yet established either way, or an ``approx`` or ``unmet`` row)."""
+        ``"undecided"`` (a bound not yet established either way, or an ``approx`` or ``unmet`` row) or ``"beside"``
+        (a ``beside`` row, which the verdict ignores)."""
+        if self.rule == "beside":
+            return "beside"
         if self.rule in UNJUDGED:
             return "undecided"
         if self.rule == "agree":
@@ -239,24 +245,27 @@ class Comparison:
         return cls([row], [Mutant.judge(d, pvalue_z(r.pvalue), z) for d, r in mutants.items()], z)
 
     def require(self, quantity: str, measured: float, stderr: float, bound: float, side: str, *,
-                met: bool = True) -> "Comparison":
+                met: bool = True, scope: bool = True) -> "Comparison":
         """This comparison with one more criterion row: ``measured`` lies ``side`` ("below" or "above") the
-        ``bound`` by more than ``z`` standard errors (see :class:`Row`). ``met=False``: the criterion's
-        precondition does not hold on these data, and the row is reported, not judged (rule ``"unmet"``)."""
+        ``bound`` by more than ``z`` standard errors (see :class:`Row`). Reported and not judged: ``met=False``,
+        the criterion's precondition does not hold on these data (rule ``"unmet"``: the verdict cannot be
+        CONFIRMED); ``scope=False``, the row lies outside the claim (rule ``"beside"``: no part of the verdict)."""
         if side not in ("below", "above"):
             raise ParameterError(f"side must be 'below' or 'above', got {side!r}")
         z = float(_z(measured, bound, stderr)[0])
-        row = Row(quantity, float(bound), float(measured), float(stderr), z, side if met else "unmet")
+        rule = "beside" if not scope else side if met else "unmet"
+        row = Row(quantity, float(bound), float(measured), float(stderr), z, rule)
         return Comparison(self.rows + [row], self.mutants, self.z)
 
-    def within(self, quantity: str, estimate: Estimate, low: float, high: float, *, met: bool = True) -> "Comparison":
+    def within(self, quantity: str, estimate: Estimate, low: float, high: float, *, met: bool = True,
+               scope: bool = True) -> "Comparison":
         """This comparison with the claim low ≤ x ≤ high as one criterion row against the nearer bound ("above"
         ``low`` or "below" ``high``): it holds when x lies inside by more than ``z`` standard errors (the farther
         bound is then farther still, on the same standard error) and is rejected when x lies outside by more than
-        ``z``. ``met`` as in :meth:`require`."""
+        ``z``. ``met`` and ``scope`` as in :meth:`require`."""
         near_low = estimate.value - low <= high - estimate.value
         return self.require(quantity, estimate.value, estimate.stderr, low if near_low else high,
-                            "above" if near_low else "below", met=met)
+                            "above" if near_low else "below", met=met, scope=scope)
 
     @classmethod
     def combine(cls, parts: list["Comparison"], labels: list[str] | None = None) -> "Comparison":

@@ -68,6 +68,9 @@ def test_a_criterion_whose_precondition_is_unmet_is_reported_not_judged():
     row = base.require("peak < 0.9", 1.5, 0.1, 0.9, "below", met=False).rows[-1]  # 6 s.e. above, not judged
     assert (row.rule, row.z, row.status()) == ("unmet", pytest.approx(6), "undecided")
     assert base.require("peak < 0.9", 1.5, 0.1, 0.9, "below", met=False).verdict() == "INCONCLUSIVE"
+    beside = base.require("peak < 0.9", 1.5, 0.1, 0.9, "below", scope=False)  # outside the claim: no verdict part
+    assert (beside.rows[-1].rule, beside.rows[-1].status()) == ("beside", "beside")
+    assert beside.verdict() == base.verdict() == "CONFIRMED"
 
 
 def test_interval_row_is_judged_against_the_nearer_bound():

@@ -48,6 +48,7 @@ def _fake_cells(gamma_of_cell, fitted=lambda loss, arch, data: 1.0):
 @pytest.mark.parametrize("gamma_of_cell, verdict", [
     (lambda loss, arch, data: 1.5, "CONFIRMED"),                             # every cell inside, both mutants out
     (lambda loss, arch, data: 0.8 if loss == "softmax_mse" else 1.5, "REFUTED"),   # one loss below the band
+    (lambda loss, arch, data: 0.8 if loss == "mse" else 1.5, "CONFIRMED"),   # linear MSE: beside the claim
     (lambda loss, arch, data: 1.005 if arch == "mlp3" else 1.5, "INCONCLUSIVE"),   # at the edge: gamma = 1 kept
 ])
 def test_the_grid_judges_every_cell(monkeypatch, tmp_path, gamma_of_cell, verdict):
@@ -55,8 +56,9 @@ def test_the_grid_judges_every_cell(monkeypatch, tmp_path, gamma_of_cell, verdic
     monkeypatch.setattr(grid, "cell_runs", _fake_cells(gamma_of_cell))
     result = get_check("curv.gamma_grid")(n_seeds=8)
     assert result.verdict == verdict, result.table()
-    assert len(result.rows) == 18 and all(r.rule in ("above", "below") for r in result.rows)
-    assert len(result.mutants) == 36
+    assert len(result.rows) == 18 and all(r.rule == ("beside" if r.quantity.startswith("gamma_C mse") else "above")
+                                          or r.rule == "below" for r in result.rows)
+    assert len(result.mutants) == 24 and not any(" mse " in m.description for m in result.mutants)
     edge = [m for m in result.mutants if not m.rejected]
     assert all("gamma = 1" in m.description and "mlp3" in m.description for m in edge) and \
         bool(edge) == (verdict == "INCONCLUSIVE")
@@ -74,9 +76,10 @@ def test_a_cell_of_untrained_networks_is_reported_not_judged(monkeypatch):
     result = get_check("curv.gamma_grid")(n_seeds=8)
     assert result.verdict == "INCONCLUSIVE", result.table()
     unmet = [r for r in result.rows if r.rule == "unmet"]
-    assert len(unmet) == 9 and all("mnist1d" in r.quantity and r.status() == "undecided" for r in unmet)
+    assert len(unmet) == 6 and all("mnist1d" in r.quantity and r.status() == "undecided" for r in unmet)
     assert all(m.rejected == ("digits" in m.description) for m in result.mutants)
-    assert sum("not judged" in n for n in result.notes) == 9 and "precondition not met" in result.table()
+    assert sum("a network fits less than 99%" in n for n in result.notes) == 9
+    assert "precondition not met" in result.table()
 
 
 def test_the_grid_refuses_bad_parameters():
