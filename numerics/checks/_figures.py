@@ -331,38 +331,44 @@ def _level_crossing(x, y, level):
 
 def network_phases(result, directory):
     """The (α, T) phase diagram of the network as two heat maps — log₁₀ of the relative weight change and the
-    test error, cells where no network was trained left blank — with the line where the change reaches the T_c
+    test error, cells where some network was not trained left blank — with the line where the change reaches the T_c
     criterion in every α row; and T_c against P on log–log axes with the fitted power law and, beside it, the
     perceptron's derived slopes (not a prediction for the network). From the notes."""
     cells = {}
     for note in result.notes:
-        m = re.match(rf"phase alpha=({_FLOAT}) T=({_FLOAT}): relative change (\S+) ± \S+, test error (\S+) ±", note)
-        if m:
-            cells[float(m[1]), float(m[2])] = (float(m[3]), float(m[4]))
+        m = re.match(rf"phase alpha=({_FLOAT}) T=({_FLOAT}): relative change (\S+) ± \S+, test error (\S+) ± .*"
+                     r"trained (\d+)/(\d+)", note)
+        if m:  # a cell counts where every network trained (a mean over the few that did is a selection)
+            cells[float(m[1]), float(m[2])] = (float(m[3]), float(m[4])) if m[5] == m[6] else (np.nan, np.nan)
     alphas, temps = sorted({a for a, _ in cells}), sorted({T for _, T in cells})
     change, error = (np.array([[cells.get((a, T), (np.nan, np.nan))[k] for T in temps] for a in alphas])
                      for k in (0, 1))
     tc = next((n for n in result.notes if n.startswith("T_c(P) where")), "")
     level = float(re.search(rf"= ({_FLOAT}), alpha", tc)[1]) if tc else float(result.params.get("target", 1.0))
+    m = re.search(rf"P = ((?:\d+, )*\d+); T_c = ((?:{_FLOAT}, )*{_FLOAT}); log stderr = ((?:{_FLOAT}, )*{_FLOAT})", tc)
+    P, T_c, err = (np.array(g.split(", "), dtype=float) for g in m.groups()) if m else (np.array([]),) * 3
+    alpha_c = float(re.search(rf"alpha = ({_FLOAT}):", tc)[1]) if m else np.nan
+    here = T_c[P == result.params.get("n_train")]
     fig, axes = _figure(3, width=4.8)
     for ax, values, label in ((axes[0], np.log10(change), "log10 ||w - w0|| / ||w0||"),
                               (axes[1], error, "test error")):
         if not alphas:
             continue
-        ax.set_facecolor("0.85")  # blank cells: no network trained (step cap or divergence)
+        ax.set_facecolor("0.85")  # blank cells: some network not trained (step cap or divergence)
         im = ax.pcolormesh(_log_edges(temps), _log_edges(alphas), np.ma.masked_invalid(values), cmap="viridis")
         fig.colorbar(im, ax=ax, label=label)
         line = [(_level_crossing(temps, row, level), a) for a, row in zip(alphas, change)]
         line = [(T, a) for T, a in line if np.isfinite(T)]
         if line:
             ax.plot(*zip(*line), "w--o", ms=3, lw=1.2, label=f"change = {level:g} (T_c criterion)")
+        if here.size:
+            ax.plot(here, [alpha_c] * here.size, "r*", ms=9, label=f"T_c at α = {alpha_c:g} (crossover search)")
+        if line or here.size:
             ax.legend(loc="lower left", fontsize=6.5)
         ax.set(xscale="log", yscale="log", xlabel="T = η/B", ylabel="α (lazy ≫ 1, feature learning ≪ 1)",
                title=f"{label}, P = {result.params.get('n_train')}")
     ax = axes[2]
-    m = re.search(rf"P = ((?:\d+, )*\d+); T_c = ((?:{_FLOAT}, )*{_FLOAT}); log stderr = ((?:{_FLOAT}, )*{_FLOAT})", tc)
     if m:
-        P, T_c, err = (np.array(g.split(", "), dtype=float) for g in m.groups())
         ax.errorbar(P, T_c, yerr=[T_c * (1 - np.exp(-err)), T_c * (np.exp(err) - 1)], fmt="o", capsize=3,
                     label="measured T_c ± stderr")
         centre = np.exp(np.mean(np.log(P))), np.exp(np.mean(np.log(T_c)))
