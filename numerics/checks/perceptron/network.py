@@ -228,7 +228,7 @@ register_check(Check(
     quick=dict(n_train=256, n_test=300, hidden=32, depth=2, batch_size=4, n_seeds=8, max_steps=20000,
                alphas=(0.01, 0.1, 1.0, 10.0, 100.0, 1000.0), temperatures=(0.001, 0.003, 0.01, 0.03, 0.1),
                sizes=(64, 128, 256, 512, 1024), alpha_c=1000.0, target=0.2, T0=0.02),
-    full=dict(n_train=512, n_test=300, hidden=64, depth=3, batch_size=4, n_seeds=16, max_steps=200000,
+    full=dict(n_train=512, n_test=300, hidden=64, depth=3, batch_size=4, n_seeds=16, max_steps=50000,
               alphas=tuple(float(4.0 ** k) for k in range(-4, 6)),
               temperatures=tuple(float(x) for x in np.geomspace(3e-4, 0.1, 11)),
               sizes=(48, 96, 192, 384, 768, 1472), alpha_c=4096.0, target=0.2, T0=0.02),
