@@ -215,7 +215,8 @@ def _run_network_phases(params: dict, seed: int):
         f"{perceptron_a[1.0]:g} (chi=1); T-exponent delta of the weight change {perceptron_delta:g}",
         _delta_note(lazy, temps, rows[-1]),
         "effect of T on the test error (reported, not judged: claim (i) names no sign per regime for this "
-        "network): " + "; ".join(_error_effect(al, temps, r) for al, r in ((alphas[0], rows[0]), (lazy, rows[-1]))),
+        "network): " + "; ".join(_error_effect(al, temps, r) for al, r in dict(zip(alphas, rows)).items()
+                                   if al in (alphas[0], lazy)),
         f"protocol: hinge loss with the alpha-trick, SGD with replacement at T = eta/B, B = {params['batch_size']}, "
         f"until zero training loss or {params['max_steps']} steps; ReLU MLP {params['depth']} x {params['hidden']}, "
         f"no biases; digits parity, P = {params['n_train']} for the diagram, {params['n_test']} test images; "
