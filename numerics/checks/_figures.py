@@ -419,8 +419,9 @@ def noise_curvature(result, directory):
 
 
 def gamma_grid(result, directory):
-    """γ per cell as a grid: one panel per data set, the losses along x, one marker per architecture, the 95 %
-    Student-t interval across trainings (n_seeds − 1 dof), the band 1 ≤ γ ≤ 2 and its ends, the mutants."""
+    """γ per cell as a grid: one panel per data set, the losses along x, one marker per architecture (hollow where
+    the cell is not judged), the 95 % Student-t interval across trainings (n_seeds − 1 dof), the band 1 ≤ γ ≤ 2 and
+    its ends, the mutants."""
     from scipy import stats as sp_stats
 
     cells = [(m[1], m[2], m[3], r) for m, r in _rows(result, r"gamma_C (\w+) (\w+) (\w+) in .*")]
@@ -435,13 +436,15 @@ def gamma_grid(result, directory):
         for j, arch in enumerate(archs):
             sel = [(losses.index(c[0]), c[3]) for c in cells if c[1] == arch and c[2] == dataset]
             offset = 0.12 * (j - (len(archs) - 1) / 2)
-            ax.errorbar([x + offset for x, _ in sel], [r.measured for _, r in sel],
-                        yerr=t * _err([r.stderr for _, r in sel]), fmt="os^D"[j % 4], capsize=3, label=arch)
+            for k, (x, r) in enumerate(sel):  # hollow: a cell reported, not judged (untrained, or beside the claim)
+                ax.errorbar([x + offset], [r.measured], yerr=t * _err([r.stderr]), fmt="os^D"[j % 4], capsize=3,
+                            color=f"C{j}", mfc="none" if r.rule in ("unmet", "beside") else f"C{j}",
+                            label=arch if k == 0 else None)
         ax.set_xticks(range(len(losses)), losses)
         ax.set(xlabel="loss", ylabel="γ  (C_ii ∝ H_ii^γ, layer W₂)", title=dataset, xlim=(-0.5, len(losses) - 0.5))
     axes[0].legend(fontsize=7)
     return [_save(fig, result, directory, "paper", "γ per loss × architecture × data set, 95 % intervals across "
-                  "independently trained networks")]
+                  "independently trained networks; hollow: not judged (untrained, or beside the claim)")]
 
 
 def rank_one_family(result, directory):

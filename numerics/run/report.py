@@ -338,8 +338,8 @@ def _check_blocks(e: Entry, meta: dict) -> list[tuple]:
     blocks.append(("p", f"tolerance: {r.tolerance}; resolving power {r.resolving()}"
                         + ("" if r.resolving_power is not None else
                            " (none: no row can be scaled, or the prediction itself is rejected)")))
-    blocks += [("p", f"mutant: {m.description} — {'rejected' if m.rejected else 'NOT rejected'} "
-                     f"(max |z| = {m.max_abs_z:.1f})") for m in r.mutants]
+    blocks += [("p", f"mutant: {m.description} — {'rejected' if m.rejected else 'NOT rejected'} ({m.distance()})")
+               for m in r.mutants]
     for path in e.figures:
         if path.name == f"{_file_stem(e.name)}.png":
             blocks.append(("img", path, f"{e.name}: z of every row against the verdict's rule; measured vs predicted "

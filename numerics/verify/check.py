@@ -90,6 +90,10 @@ class Mutant:
         object.__setattr__(self, "rejected", bool(self.rejected))
         object.__setattr__(self, "max_abs_z", float(self.max_abs_z))
 
+    def distance(self) -> str:
+        """How far the data put the mutant, as text: "max |z| = 3.1", or that no data judge it (NaN)."""
+        return "no data judge it" if math.isnan(self.max_abs_z) else f"max |z| = {self.max_abs_z:.1f}"
+
     @classmethod
     def judge(cls, description: str, z_scores, z: float = Z_THRESHOLD) -> "Mutant":
         """The mutant whose distances to the measurements, in standard errors, are ``z_scores``: rejected when
@@ -183,7 +187,7 @@ class CheckResult:
                   + marks[r.rule] for r in self.rows]
         lines.append(f"tolerance: {self.tolerance}")
         lines.append(f"resolving power: {self.resolving()}")
-        lines += [f"mutant: {m.description} -> {'rejected' if m.rejected else 'NOT rejected'} (max |z| = {m.max_abs_z:.1f})"
+        lines += [f"mutant: {m.description} -> {'rejected' if m.rejected else 'NOT rejected'} ({m.distance()})"
                   for m in self.mutants]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)

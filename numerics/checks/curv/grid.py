@@ -161,10 +161,10 @@ register_check(Check(
     figures=_figures.gamma_grid,
     exact=False,
     extra="network",
-    quick=dict(losses=("ce", "softmax_mse", "mse"), architectures=ARCHITECTURES, datasets=tuple(INPUT_SHAPES),
-               n_train=500, hidden=10, channels=4, eta=0.1, batch_size=50, n_steps=5000, clip_norm=5.0, n_seeds=8,
+    quick=dict(losses=PAPER_LOSSES, architectures=("mlp2", "cnn"), datasets=tuple(INPUT_SHAPES), n_train=500,
+               hidden=32, channels=4, eta=0.1, batch_size=50, n_steps=10000, clip_norm=5.0, n_seeds=8,
                top_fraction=0.6, n_resamples=1000, min_train_accuracy=0.99),
     full=dict(losses=("ce", "softmax_mse", "mse"), architectures=ARCHITECTURES, datasets=tuple(INPUT_SHAPES),
-              n_train=1400, hidden=30, channels=8, eta=0.1, batch_size=50, n_steps=50000, clip_norm=5.0, n_seeds=16,
+              n_train=1400, hidden=32, channels=8, eta=0.1, batch_size=50, n_steps=50000, clip_norm=5.0, n_seeds=16,
               top_fraction=0.6, n_resamples=9999, min_train_accuracy=0.99),
 ))

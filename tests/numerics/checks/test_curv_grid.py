@@ -31,6 +31,9 @@ def test_a_cell_trains_independent_networks_and_fits_gamma(loss, architecture, d
     assert [r["gamma"].exponent for r in again] == gammas
 
 
+EVERY_CELL = dict(losses=("ce", "softmax_mse", "mse"), architectures=grid.ARCHITECTURES)  # the full grid's 18 cells
+
+
 def _fake_cells(gamma_of_cell, fitted=lambda loss, arch, data: 1.0):
     """A cell_runs stand-in: n_seeds networks whose γ scatter (sd 0.01) about ``gamma_of_cell(loss, arch, data)``,
     each fitting the fraction ``fitted(loss, arch, data)`` of its training set."""
@@ -54,7 +57,7 @@ def _fake_cells(gamma_of_cell, fitted=lambda loss, arch, data: 1.0):
 def test_the_grid_judges_every_cell(monkeypatch, tmp_path, gamma_of_cell, verdict):
     monkeypatch.setattr(grid, "_load", lambda name, n_train, seed: SimpleNamespace(description=name))
     monkeypatch.setattr(grid, "cell_runs", _fake_cells(gamma_of_cell))
-    result = get_check("curv.gamma_grid")(n_seeds=8)
+    result = get_check("curv.gamma_grid")(n_seeds=8, **EVERY_CELL)
     assert result.verdict == verdict, result.table()
     assert len(result.rows) == 18 and all(r.rule == ("beside" if r.quantity.startswith("gamma_C mse") else "above")
                                           or r.rule == "below" for r in result.rows)
@@ -73,7 +76,7 @@ def test_a_cell_of_untrained_networks_is_reported_not_judged(monkeypatch):
     monkeypatch.setattr(grid, "_load", lambda name, n_train, seed: SimpleNamespace(description=name))
     monkeypatch.setattr(grid, "cell_runs", _fake_cells(lambda *cell: 0.5 if untrained(*cell) else 1.5,
                                                        lambda *cell: 0.6 if untrained(*cell) else 1.0))
-    result = get_check("curv.gamma_grid")(n_seeds=8)
+    result = get_check("curv.gamma_grid")(n_seeds=8, **EVERY_CELL)
     assert result.verdict == "INCONCLUSIVE", result.table()
     unmet = [r for r in result.rows if r.rule == "unmet"]
     assert len(unmet) == 6 and all("mnist1d" in r.quantity and r.status() == "undecided" for r in unmet)
