@@ -42,18 +42,26 @@ def test_the_task_refuses_bad_parameters():
         get_check("perceptron.network_phases")(n_seeds=7)
     with pytest.raises(ParameterError, match="decade"):
         get_check("perceptron.network_phases")(sizes=(64, 128, 256))
+    check = get_check("perceptron.network_phases")
+    for bad, match in [(dict(temperatures=(0.1, 0.01)), "increasing"), (dict(alphas=()), "alphas"),
+                       (dict(depth=0), "depth"), (dict(sizes=(64, 640, 1600)), "sizes must lie"),
+                       (dict(target=0.0), "target"), (dict(T0=-1.0), "T0")]:
+        with pytest.raises(ParameterError, match=match):  # refused before any training
+            check(**bad)
 
 
 def _fake_point(gamma, flat_at=None):
     """A train_point stand-in: relative change 0.2 (T/0.02) (P/256)^gamma per network (independent of T at
-    α = ``flat_at``), 3 % scatter drawn by the task seed (common random numbers across T, as the real task), every
-    network trained."""
+    α = ``flat_at``), a tenth of it without noise (gradient descent, B = P, at the same step η = T·B), 3 % scatter
+    drawn by the task seed (common random numbers across T, as the real task), every network trained."""
 
     def train_point(params, seed):
         rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
         noise = 1 + 0.03 * rng.standard_normal(params["n_seeds"])
         delta = 0.0 if params["alpha"] == flat_at else 1.0
-        change = 0.2 * (params["temperature"] / 0.02) ** delta * (params["n_train"] / 256) ** gamma * noise
+        gd = params["batch_size"] == params["n_train"]
+        eta = params["temperature"] * params["batch_size"]
+        change = 0.2 * (eta / 4 / 0.02) ** delta * (params["n_train"] / 256) ** gamma * noise * (0.1 if gd else 1)
         return dict(relative_change=change.tolist(), test_error=(0.1 + 0.01 * noise).tolist(),
                     t_star=(10 * noise).tolist(), fitted=[True] * params["n_seeds"], diverged=False, wall_s=0.0)
 
@@ -75,7 +83,8 @@ def test_the_verdict_judges_the_T_c_exponent(monkeypatch, tmp_path, gamma, verdi
     lazy, exponent = result.rows
     assert lazy.rule == exponent.rule == "above" and lazy.holds()
     assert exponent.measured == pytest.approx(gamma, abs=0.03)  # a = gamma/delta with delta = 1
-    assert [m.rejected for m in result.mutants] == [True, verdict != "INCONCLUSIVE"]  # a = 0 kept only when flat
+    # no effect of T, GD as SGD, a = 0 (kept only when flat), the perceptron's a = 1 and a = 1/2
+    assert [m.rejected for m in result.mutants] == [True, True, verdict != "INCONCLUSIVE", True, True]
     assert any("a = 1/(1+chi) = 1 (chi=0)" in n for n in result.notes)  # the perceptron's exponent, beside
     (path,) = _figures.network_phases(result, tmp_path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
