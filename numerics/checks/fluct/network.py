@@ -132,12 +132,12 @@ def _run_ivfr_network(params: dict, seed: int) -> CheckResult:
         f"{_numbers(np.exp(log_var))}, F = {_numbers(np.exp(log_flat))}; per network, F spans a factor "
         f"{np.median(vf.flatness.max(axis=1) / vf.flatness.min(axis=1)):.3g} and sigma^2 a factor "
         f"{np.median(vf.variances[:, 0] / vf.variances[:, -1]):.3g} (medians): psi is a slope over that range of F",
-        f"loss plateau: L0 at the windows' means {vf.loss0.mean():.4g} (per network {vf.loss0.min():.4g}..."
+        f"loss plateau: L0 at the windows' means {vf.loss0.mean():.4g} (per network {vf.loss0.min():.4g}.."
         f"{vf.loss0.max():.4g}); final train accuracy {_accuracy(net, run, split.X, split.y):.3f}, test accuracy "
         f"{_accuracy(net, run, split.X_test, split.y_test):.3f}",
         f"protocol: {split.description}; ReLU MLP {params['hidden']}-{params['hidden']} hidden, no biases, He-normal, "
         f"{R} independent networks; loss {params['loss']}; SGD eta = {params['eta']:g}, B = {params['batch_size']} "
-        f"with replacement, constant step; burn-in {params['burn_in']} steps, window steps {vf.window[0]}..."
+        f"with replacement, constant step; burn-in {params['burn_in']} steps, window steps {vf.window[0]}.."
         f"{vf.window[1]} ({vf.n_samples} records per network); training {trained:.0f} s, analysis "
         f"{time.perf_counter() - start - trained:.0f} s",
     ]
