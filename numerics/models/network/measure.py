@@ -93,9 +93,9 @@ def drift_fraction(samples, variances, directions) -> float:
     """The fraction of the top PCA variances Σ_i σ_i² of a window of samples (S, d) that its mean displacement
     explains: Σ_i (p_iᵀΔ)²/3 / Σ_i σ_i², Δ = (mean of the second half) − (mean of the first half), p_i the columns
     of ``directions``. A straight drift w(t) = w̄ + v(t − t̄) has variance |Δ|²/3 along v, so it gives 1; a random
-    walk (an unconfined direction) about 2/3 (E|Δ|² = 2/3 of the window's variance for Brownian motion: with
-    T the window, E|Δ|²/3 = T/9 against T/6); a stationary window whose records decorrelate over τ of its S
-    records about 8τ/(3S)."""
+    walk (an unconfined direction) about 2/3 (Brownian motion over a window of length T: E|Δ|²/3 = T/9 against
+    the window's variance T/6); a stationary window whose records decorrelate over τ of its S records about
+    8τ/(3S)."""
     x = np.asarray(samples, dtype=float)
     half = x.shape[0] // 2
     delta = x[half:].mean(axis=0) - x[:half].mean(axis=0)
@@ -189,7 +189,7 @@ def variance_flatness(net: Network, run, X, y, *, burn_in: int | None = None, la
     samples = net.samples(X, y)
     flat_loss = jax.jit(lambda w: net.loss(net.unflatten(w), samples))
     loss = lambda w: float(flat_loss(w))  # noqa: E731  (the root finders of flatness take floats)
-    record_losses = jax.jit(jax.vmap(flat_loss))
+    record_losses = jax.jit(lambda W: jax.lax.map(flat_loss, W))  # one record at a time: the memory of one loss
     var, flat, L0 = np.empty((R, n_dir)), np.empty((R, n_dir)), np.empty(R)
     change, drift = np.empty(R), np.empty(R)
     for r in range(R):
