@@ -160,7 +160,7 @@ register_check(Check(
     exact=False,
     extra="network",
     quick=dict(dataset="teacher", n_train=4000, hidden=8, loss="mse", eta=0.2, batch_size=10, n_replicas=16,
-               burn_in=400_000, window=400_000, record_every=800, n_directions=10, max_drift_fraction=0.2,
+               burn_in=400_000, window=400_000, record_every=800, n_directions=20, max_drift_fraction=0.2,
                n_bootstrap=1000),
     full=dict(dataset="teacher", n_train=8000, hidden=8, loss="mse", eta=0.2, batch_size=10, n_replicas=32,
               burn_in=1_000_000, window=1_000_000, record_every=2000, n_directions=20, max_drift_fraction=0.2,
