@@ -16,9 +16,8 @@ from numerics.engine.rng import child_seed  # noqa: E402
 from numerics.errors import ParameterError  # noqa: E402
 from numerics.models.mlp import MLP  # noqa: E402
 from numerics.models.network import (  # noqa: E402
-    Network, VarianceFlatness, noise_vs_curvature, relu_mlp, run_replicas, variance_flatness,
+    Network, VarianceFlatness, drift_fraction, noise_vs_curvature, relu_mlp, run_replicas, variance_flatness,
 )
-from numerics.models.network.measure import drift_fraction  # noqa: E402
 from numerics.models.noise_curvature import fit_gamma, measure_layer, rotation_baseline, top_count  # noqa: E402
 from numerics.models.two_layer import (  # noqa: E402
     TwoLayerLinear, principal_components, teacher_data, variance_flatness_fit, window_variance_flatness,
