@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["mode_sde", "stationary_density", "diffusion_peak", "law_of_balance", "covariance_parity",
-           "exponents_vs_chi", "crossover", "noise_curvature", "gamma_grid", "rank_one_family",
+           "exponents_vs_chi", "crossover", "network_phases", "noise_curvature", "gamma_grid", "rank_one_family",
            "least_squares_curvature", "ivfr", "ivfr_network"]
 
 _FLOAT = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -314,6 +314,82 @@ def crossover(result, directory):
                   "large-first-step regimes")]
 
 
+def _log_edges(values):
+    """Cell edges on a log axis for cells centred on ``values``."""
+    lv = np.log(np.asarray(values, dtype=float))
+    mid = (lv[1:] + lv[:-1]) / 2
+    return np.exp(np.concatenate([[2 * lv[0] - mid[0]], mid, [2 * lv[-1] - mid[-1]]]))
+
+
+def _level_crossing(x, y, level):
+    """The first x where y crosses ``level`` upwards, log–log interpolated between neighbouring finite points."""
+    for (x1, y1), (x2, y2) in zip(zip(x, y), zip(x[1:], y[1:])):
+        if np.isfinite(y1) and np.isfinite(y2) and y1 < level <= y2:
+            return float(np.exp(np.log(x1) + np.log(level / y1) * np.log(x2 / x1) / np.log(y2 / y1)))
+    return float("nan")
+
+
+def network_phases(result, directory):
+    """The (α, T) phase diagram of the network as two heat maps — log₁₀ of the relative weight change and the
+    test error, cells where some network was not trained left blank — with the line where the change reaches the T_c
+    criterion in every α row; and T_c against P on log–log axes with the fitted power law and, beside it, the
+    perceptron's derived slopes (not a prediction for the network). From the notes."""
+    cells = {}
+    for note in result.notes:
+        m = re.match(rf"phase alpha=({_FLOAT}) T=({_FLOAT}): relative change (\S+) ± \S+, test error (\S+) ± .*"
+                     r"trained (\d+)/(\d+)", note)
+        if m:  # a cell counts where every network trained (a mean over the few that did is a selection)
+            cells[float(m[1]), float(m[2])] = (float(m[3]), float(m[4])) if m[5] == m[6] else (np.nan, np.nan)
+    alphas, temps = sorted({a for a, _ in cells}), sorted({T for _, T in cells})
+    change, error = (np.array([[cells.get((a, T), (np.nan, np.nan))[k] for T in temps] for a in alphas])
+                     for k in (0, 1))
+    tc = next((n for n in result.notes if n.startswith("T_c(P) where")), "")
+    level = float(re.search(rf"= ({_FLOAT}), alpha", tc)[1]) if tc else float(result.params.get("target", 1.0))
+    m = re.search(rf"P = ((?:\d+, )*\d+); T_c = ((?:{_FLOAT}, )*{_FLOAT}); log stderr = ((?:{_FLOAT}, )*{_FLOAT})", tc)
+    P, T_c, err = (np.array(g.split(", "), dtype=float) for g in m.groups()) if m else (np.array([]),) * 3
+    alpha_c = float(re.search(rf"alpha = ({_FLOAT}):", tc)[1]) if m else np.nan
+    here = T_c[P == result.params.get("n_train")]
+    fig, axes = _figure(3, width=4.8)
+    for ax, values, label in ((axes[0], np.log10(change), "log10 ||w - w0|| / ||w0||"),
+                              (axes[1], error, "test error")):
+        if not alphas:
+            continue
+        ax.set_facecolor("0.85")  # blank cells: some network not trained (step cap or divergence)
+        im = ax.pcolormesh(_log_edges(temps), _log_edges(alphas), np.ma.masked_invalid(values), cmap="viridis")
+        fig.colorbar(im, ax=ax, label=label)
+        line = [(_level_crossing(temps, row, level), a) for a, row in zip(alphas, change)]
+        line = [(T, a) for T, a in line if np.isfinite(T)]
+        if line:
+            ax.plot(*zip(*line), "w--o", ms=3, lw=1.2, label=f"change = {level:g} (T_c criterion)")
+        if here.size:
+            ax.plot(here, [alpha_c] * here.size, "r*", ms=9, label=f"T_c at α = {alpha_c:g} (crossover search)")
+        if line or here.size:
+            ax.legend(loc="lower left", fontsize=6.5)
+        ax.set(xscale="log", yscale="log", xlabel="T = η/B", ylabel="α (lazy ≫ 1, feature learning ≪ 1)",
+               title=f"{label}, P = {result.params.get('n_train')}")
+    ax = axes[2]
+    if m:
+        ax.errorbar(P, T_c, yerr=[T_c * (1 - np.exp(-err)), T_c * (np.exp(err) - 1)], fmt="o", capsize=3,
+                    label="measured T_c ± stderr")
+        centre = np.exp(np.mean(np.log(P))), np.exp(np.mean(np.log(T_c)))
+        row = next((r for r in result.rows if r.quantity.startswith("T_c exponent")), None)
+        if row is not None:
+            ax.plot(P, centre[1] * (P / centre[0]) ** -row.measured, "C0-", lw=1,
+                    label=f"fit: a = {row.measured:.3f} ± {row.stderr:.3f}")
+        for chi, style in ((0.0, ":"), (1.0, "-.")):
+            ax.plot(P, centre[1] * (P / centre[0]) ** (-1 / (1 + chi)), "k" + style, lw=1,
+                    label=f"perceptron, derived a = 1/(1+χ), χ = {chi:g} (beside; not a prediction)")
+    ax.set(xscale="log", yscale="log", xlabel="P (training set size)", ylabel="T_c", title="T_c against P")
+    if m:
+        from matplotlib.ticker import NullLocator
+
+        ax.set_xticks(P, [f"{p:g}" for p in P])
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax.legend(fontsize=6.5)
+    return [_save(fig, result, directory, "paper", "ReLU MLP on digits parity: the (α, T) phase diagram and the "
+                  "crossover temperature T_c(P)")]
+
+
 # --------------------------------------------------------------------------- curvature
 def noise_curvature(result, directory):
     """γ per loss: γ_C (noise covariance vs curvature) and γ of E[h²], with the paper's band [1, 2], the C ∝ H
@@ -343,8 +419,9 @@ def noise_curvature(result, directory):
 
 
 def gamma_grid(result, directory):
-    """γ per cell as a grid: one panel per data set, the losses along x, one marker per architecture, the 95 %
-    Student-t interval across trainings (n_seeds − 1 dof), the band 1 ≤ γ ≤ 2 and its ends, the mutants."""
+    """γ per cell as a grid: one panel per data set, the losses along x, one marker per architecture (hollow where
+    the cell is not judged), the 95 % Student-t interval across trainings (n_seeds − 1 dof), the band 1 ≤ γ ≤ 2 and
+    its ends, the mutants."""
     from scipy import stats as sp_stats
 
     cells = [(m[1], m[2], m[3], r) for m, r in _rows(result, r"gamma_C (\w+) (\w+) (\w+) in .*")]
@@ -359,13 +436,15 @@ def gamma_grid(result, directory):
         for j, arch in enumerate(archs):
             sel = [(losses.index(c[0]), c[3]) for c in cells if c[1] == arch and c[2] == dataset]
             offset = 0.12 * (j - (len(archs) - 1) / 2)
-            ax.errorbar([x + offset for x, _ in sel], [r.measured for _, r in sel],
-                        yerr=t * _err([r.stderr for _, r in sel]), fmt="os^D"[j % 4], capsize=3, label=arch)
+            for k, (x, r) in enumerate(sel):  # hollow: a cell reported, not judged (untrained, or beside the claim)
+                ax.errorbar([x + offset], [r.measured], yerr=t * _err([r.stderr]), fmt="os^D"[j % 4], capsize=3,
+                            color=f"C{j}", mfc="none" if r.rule in ("unmet", "beside") else f"C{j}",
+                            label=arch if k == 0 else None)
         ax.set_xticks(range(len(losses)), losses)
         ax.set(xlabel="loss", ylabel="γ  (C_ii ∝ H_ii^γ, layer W₂)", title=dataset, xlim=(-0.5, len(losses) - 0.5))
     axes[0].legend(fontsize=7)
     return [_save(fig, result, directory, "paper", "γ per loss × architecture × data set, 95 % intervals across "
-                  "independently trained networks")]
+                  "independently trained networks; hollow: not judged (untrained, or beside the claim)")]
 
 
 def rank_one_family(result, directory):
@@ -482,5 +561,5 @@ def ivfr_network(result, directory):
     ax.set(xscale="log", yscale="log", xlabel="flatness F_i (width at e·L₀)", ylabel="variance σ_i²",
            title="inverse variance–flatness relation, trained MLP")
     ax.legend(fontsize=7)
-    gate = "stationary window" if psi is not None and psi.rule != "approx" else "window NOT stationary: ψ not judged"
+    gate = "stationary window" if psi is not None and psi.rule == "above" else "window NOT stationary: ψ not judged"
     return [_save(fig, result, directory, "paper", f"weight variance against flatness (Feng–Tu analysis); {gate}")]

@@ -66,7 +66,9 @@ def _cmd_list(args) -> int:
         print(f"  {name:<40} {derivations.plain_text(derivations.title(name))}")
     print("checks:")
     for name in verify.check_names():
-        print(f"  {name:<40} {verify.get_check(name).description}")
+        check = verify.get_check(name)
+        missing = check.missing()
+        print(f"  {name:<40} {check.description}" + (f" [not runnable here: {missing}]" if missing else ""))
     return 0
 
 

@@ -28,7 +28,7 @@ from typing import Iterable, Protocol
 
 import numpy as np
 
-from numerics.verify import VERDICTS, CheckResult, get_check
+from numerics.verify import UNJUDGED, VERDICTS, CheckResult, get_check
 
 __all__ = ["PAPERS", "paper_of", "FiguresHook", "figures_hook", "Entry", "make_figures",
            "write_report"]
@@ -78,14 +78,14 @@ def measured_axis_scale(predicted, measured, decades: float = 2.0) -> str:
     return "log" if np.log10(values.max() / values.min()) > decades else "linear"
 
 
-_STATUS_COLOURS = {"holds": "tab:blue", "rejected": "tab:red", "undecided": "tab:orange"}
+_STATUS_COLOURS = {"holds": "tab:blue", "rejected": "tab:red", "undecided": "tab:orange", "beside": "0.6"}
 
 
 def pass_region(row, z: float = 5.0, big: float = math.inf) -> tuple[float, float]:
     """Where the row's z must lie for the row to hold, as the generic figure draws it: [−z, z] for a row that
     claims agreement (and an approximate theory's row, drawn but not judged), [−big, −z] below a bound,
-    [z, big] above one."""
-    return {"below": (-big, -z), "above": (z, big)}.get(row.rule, (-z, z))
+    [z, big] above one, none for a row that is not judged (``unmet``, ``beside``)."""
+    return {"below": (-big, -z), "above": (z, big), "unmet": (0.0, 0.0), "beside": (0.0, 0.0)}.get(row.rule, (-z, z))
 
 
 def generic_figure(result: CheckResult, directory: Path, z: float = 5.0) -> Path:
@@ -126,7 +126,8 @@ def generic_figure(result: CheckResult, directory: Path, z: float = 5.0) -> Path
                      + ("; criterion rows: beyond ±" + f"{z:g} on their side" if set(kinds) - {"agree", "approx"} else "")
                      + ")")]
     labels = {"holds": "row holds", "rejected": "rejected by the data",
-              "undecided": "undecided (bound not established, or an approximate theory's row: not judged)"}
+              "undecided": "undecided (bound not established, approximate theory or precondition not met: not judged)",
+              "beside": "beside the claim (outside its scope): reported, not judged"}
     handles += [Patch(color=c, label=labels[s]) for s, c in _STATUS_COLOURS.items() if any(r.status(z) == s for r in rows)]
     fig.legend(handles=handles, fontsize=7, loc="outside lower left", ncol=len(handles), frameon=False)
     ax_z.set(ylabel="z = (measured − predicted)/stderr", title="z per row against the verdict's rule"
@@ -329,7 +330,7 @@ def _check_blocks(e: Entry, meta: dict) -> list[tuple]:
     fold = (f"{len(r.rows)} rows (largest |z| {abs(worst.z):.2f}: {worst.quantity}) — show the table"
             if len(r.rows) > _FOLD_ROWS and worst is not None else None)
     blocks.append(("table", ["quantity", "predicted", "measured", "stderr", "z"],
-                   [[row.quantity + {"agree": "", "approx": " (approximate theory: reported, not judged)"}.get(
+                   [[row.quantity + {"agree": "", **{k: f" ({t})" for k, t in UNJUDGED.items()}}.get(
                        row.rule, f" (criterion: measured {row.rule} the bound)"),
                      _fmt(row.predicted), _fmt(row.measured), _stderr_cell(row),
                      f"{row.z:.2f}" if math.isfinite(row.z) else _fmt(row.z)]
@@ -337,8 +338,8 @@ def _check_blocks(e: Entry, meta: dict) -> list[tuple]:
     blocks.append(("p", f"tolerance: {r.tolerance}; resolving power {r.resolving()}"
                         + ("" if r.resolving_power is not None else
                            " (none: no row can be scaled, or the prediction itself is rejected)")))
-    blocks += [("p", f"mutant: {m.description} — {'rejected' if m.rejected else 'NOT rejected'} "
-                     f"(max |z| = {m.max_abs_z:.1f})") for m in r.mutants]
+    blocks += [("p", f"mutant: {m.description} — {'rejected' if m.rejected else 'NOT rejected'} ({m.distance()})")
+               for m in r.mutants]
     for path in e.figures:
         if path.name == f"{_file_stem(e.name)}.png":
             blocks.append(("img", path, f"{e.name}: z of every row against the verdict's rule; measured vs predicted "

@@ -6,9 +6,9 @@ here); :mod:`.predict` lambdifies registered derivations; :mod:`.measure` holds 
 """
 
 from numerics.verify.check import (
-    Check, CheckResult, Comparison, Mutant, Row, VERDICTS, check_names, comparison_result, dumps, get_check,
+    Check, CheckResult, Comparison, Mutant, Row, UNJUDGED, VERDICTS, check_names, comparison_result, dumps, get_check,
     register_check, resolving_power,
 )
 
-__all__ = ["Check", "CheckResult", "Comparison", "Mutant", "Row", "VERDICTS", "check_names", "comparison_result",
+__all__ = ["Check", "CheckResult", "Comparison", "Mutant", "Row", "UNJUDGED", "VERDICTS", "check_names", "comparison_result",
            "dumps", "get_check", "register_check", "resolving_power"]

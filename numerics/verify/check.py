@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 
 VERDICTS = ("CONFIRMED", "REFUTED", "INCONCLUSIVE")  # ERROR (the check raised) is the runner's fourth
+# rows reported and not judged, with what a table says of them (Row.status "undecided", or "beside")
+UNJUDGED = {"approx": "approximate theory: reported, not judged", "unmet": "precondition not met: reported, not judged",
+            "beside": "beside the claim, outside its scope: reported, not judged"}
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,11 @@ class Row:
     threshold; no floor); ``"below"``/``"above"`` — ``predicted`` is a bound and the measurement lies
     below/above it by more than the threshold (z < −threshold / z > threshold): a criterion established by the
     data, not merely not contradicted; ``"approx"`` — a prediction of an approximate theory whose leading
-    correction is not computed: reported with its z, it can neither confirm nor refute (see :meth:`status`)."""
+    correction is not computed: reported with its z, it can neither confirm nor refute (see :meth:`status`);
+    ``"unmet"`` — a criterion whose precondition the data do not meet (e.g. γ of networks that did not fit their
+    training set, where the claim is about trained networks): reported with its z against the bound, not judged;
+    ``"beside"`` — the same criterion applied outside the claim's scope (e.g. a loss the paper does not name):
+    reported with its z, and no part of the verdict."""
 
     quantity: str
     predicted: float
@@ -53,8 +60,11 @@ class Row:
 
     def status(self, threshold: float = Z_THRESHOLD) -> str:
         """``"holds"``, ``"rejected"`` (the data contradict the row's claim beyond the threshold) or
-        ``"undecided"`` (a bound not yet established either way, or an ``approx`` row)."""
-        if self.rule == "approx":
+        ``"undecided"`` (a bound not yet established either way, or an ``approx`` or ``unmet`` row) or ``"beside"``
+        (a ``beside`` row, which the verdict ignores)."""
+        if self.rule == "beside":
+            return "beside"
+        if self.rule in UNJUDGED:
             return "undecided"
         if self.rule == "agree":
             return "holds" if abs(self.z) <= threshold else "rejected"
@@ -79,6 +89,10 @@ class Mutant:
     def __post_init__(self):  # plain Python types, whatever the caller computed them with (JSON, equality)
         object.__setattr__(self, "rejected", bool(self.rejected))
         object.__setattr__(self, "max_abs_z", float(self.max_abs_z))
+
+    def distance(self) -> str:
+        """How far the data put the mutant, as text: "max |z| = 3.1", or that no data judge it (NaN)."""
+        return "no data judge it" if math.isnan(self.max_abs_z) else f"max |z| = {self.max_abs_z:.1f}"
 
     @classmethod
     def judge(cls, description: str, z_scores, z: float = Z_THRESHOLD) -> "Mutant":
@@ -168,12 +182,12 @@ class CheckResult:
         head = f"{'quantity':<28} {'predicted':>12} {'measured':>12} {'stderr':>10} {'z':>7}"
         lines = [f"check {self.check}: {self.verdict}  (seed {self.seed}, {self.runtime_s:.1f} s)", head, "-" * len(head)]
         marks = {"agree": "", "below": "  (below the bound)", "above": "  (above the bound)",
-                 "approx": "  (approximate theory: reported, not judged)"}
+                 **{rule: f"  ({text})" for rule, text in UNJUDGED.items()}}
         lines += [f"{r.quantity:<28} {r.predicted:>12.5g} {r.measured:>12.5g} {r.stderr:>10.3g} {r.z:>7.2f}"
                   + marks[r.rule] for r in self.rows]
         lines.append(f"tolerance: {self.tolerance}")
         lines.append(f"resolving power: {self.resolving()}")
-        lines += [f"mutant: {m.description} -> {'rejected' if m.rejected else 'NOT rejected'} (max |z| = {m.max_abs_z:.1f})"
+        lines += [f"mutant: {m.description} -> {'rejected' if m.rejected else 'NOT rejected'} ({m.distance()})"
                   for m in self.mutants]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -234,13 +248,28 @@ class Comparison:
         row = Row(quantity, 0.0, float(result.statistic), math.nan, pvalue_z(result.pvalue))
         return cls([row], [Mutant.judge(d, pvalue_z(r.pvalue), z) for d, r in mutants.items()], z)
 
-    def require(self, quantity: str, measured: float, stderr: float, bound: float, side: str) -> "Comparison":
+    def require(self, quantity: str, measured: float, stderr: float, bound: float, side: str, *,
+                met: bool = True, scope: bool = True) -> "Comparison":
         """This comparison with one more criterion row: ``measured`` lies ``side`` ("below" or "above") the
-        ``bound`` by more than ``z`` standard errors (see :class:`Row`)."""
+        ``bound`` by more than ``z`` standard errors (see :class:`Row`). Reported and not judged: ``met=False``,
+        the criterion's precondition does not hold on these data (rule ``"unmet"``: the verdict cannot be
+        CONFIRMED); ``scope=False``, the row lies outside the claim (rule ``"beside"``: no part of the verdict)."""
         if side not in ("below", "above"):
             raise ParameterError(f"side must be 'below' or 'above', got {side!r}")
         z = float(_z(measured, bound, stderr)[0])
-        return Comparison(self.rows + [Row(quantity, float(bound), float(measured), float(stderr), z, side)], self.mutants, self.z)
+        rule = "beside" if not scope else side if met else "unmet"
+        row = Row(quantity, float(bound), float(measured), float(stderr), z, rule)
+        return Comparison(self.rows + [row], self.mutants, self.z)
+
+    def within(self, quantity: str, estimate: Estimate, low: float, high: float, *, met: bool = True,
+               scope: bool = True) -> "Comparison":
+        """This comparison with the claim low ≤ x ≤ high as one criterion row against the nearer bound ("above"
+        ``low`` or "below" ``high``): it holds when x lies inside by more than ``z`` standard errors (the farther
+        bound is then farther still, on the same standard error) and is rejected when x lies outside by more than
+        ``z``. ``met`` and ``scope`` as in :meth:`require`."""
+        near_low = estimate.value - low <= high - estimate.value
+        return self.require(quantity, estimate.value, estimate.stderr, low if near_low else high,
+                            "above" if near_low else "below", met=met, scope=scope)
 
     @classmethod
     def combine(cls, parts: list["Comparison"], labels: list[str] | None = None) -> "Comparison":

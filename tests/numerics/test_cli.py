@@ -180,3 +180,7 @@ def test_a_check_whose_extra_is_missing_is_skipped_by_all_and_refused_by_name(mo
     assert err.count("\n") == 1 and "skipped curv.gamma_grid" in err and "pip install -e '.[network]'" in err
     with pytest.raises(ParameterError, match="needs the 'network' extra"):
         cli._runnable(["curv.gamma_grid"], skip=False)
+    cli.main(["list"])
+    listed = [line for line in capsys.readouterr().out.splitlines() if "not runnable here" in line]
+    assert any(line.lstrip().startswith("curv.gamma_grid ") for line in listed)
+    assert all("'network' extra" in line for line in listed)

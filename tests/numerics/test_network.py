@@ -18,7 +18,7 @@ from numerics.errors import DivergenceError, ParameterError  # noqa: E402
 from numerics.models.mlp import LOSSES, MLP  # noqa: E402
 from numerics.models.network import (  # noqa: E402
     Network, gradient_covariance, layer_hessian, measure_layer, per_sample_gradients, per_sample_hessian_moments,
-    relu_cnn, relu_cnn_params, relu_mlp, run_replicas,
+    relu_cnn, relu_cnn_params, relu_mlp, relu_mlp_params, run_replicas,
 )
 from numerics.engine.data import Dataset  # noqa: E402
 from numerics.engine.minibatches import MinibatchSampler  # noqa: E402
@@ -157,8 +157,56 @@ def test_replicas_start_from_their_own_initial_parameters():
         np.testing.assert_allclose(net.flatten(both.replica(r)), net.flatten(alone.replica(0)), rtol=1e-12)
     with pytest.raises(ParameterError, match="leading axis of 3"):
         run_replicas(net, X, y, n_replicas=3, initial=stacked, **kw)
-    with pytest.raises(ParameterError, match="alpha"):
-        run_replicas(Network(relu_mlp, inits[0], alpha=2.0), X, y, n_replicas=2, initial=stacked, **kw)
+
+
+def test_with_the_alpha_trick_each_replica_is_centred_at_its_own_initialisation():
+    """α-trick and ``initial``: replica r runs as the network built on its own w₀ alone (F_r = α(f(w_r) − f(w_r(0))))."""
+    model, _, _, X, y = _problem("ce")
+    inits = [[W for W, _ in model.unpack(model.init(s))] for s in (10, 11)]
+    net = Network(relu_mlp, inits[0], loss="ce", alpha=3.0)
+    kw = dict(eta=0.2, batch_size=6, n_steps=7, seed=2)
+    both = run_replicas(net, X, y, n_replicas=2, initial=[np.stack(leaves) for leaves in zip(*inits)], **kw)
+    for r, w0 in enumerate(inits):
+        alone = run_replicas(Network(relu_mlp, w0, loss="ce", alpha=3.0), X, y, first_replica=r, **kw)
+        np.testing.assert_allclose(net.flatten(both.replica(r)), net.flatten(alone.replica(0)), rtol=1e-12)
+
+
+def _hinge_problem(alpha, P=30):
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((P, 6))
+    y = np.sign(X[:, :1] + 0.3 * X[:, 1:2])                      # (P, 1) targets ±1: the hinge's binary labels
+    params = relu_mlp_params((6, 8, 1), 0)
+    return Network(relu_mlp, params, loss="hinge", alpha=alpha), X, y
+
+
+def test_hinge_loss_is_the_authors_relu_of_one_minus_the_centred_margin():
+    """ℓ_p = max(0, 1 − α(f − f₀)y)/α: 1/α at initialisation, 0 for a sample whose margin is met."""
+    net, X, y = _hinge_problem(alpha=4.0)
+    samples = net.samples(X, y)
+    assert float(net.loss(net.params, samples)) == pytest.approx(0.25)
+    w = [net.params[0], net.params[1] * 1.5]                     # f = 1.5 f₀: F = α f₀/2
+    F = 4.0 * 0.5 * np.asarray(relu_mlp(net.params, X))
+    np.testing.assert_allclose(float(net.loss(w, samples)), np.mean(np.maximum(0, 1 - F * y)) / 4.0, rtol=1e-12)
+
+
+def test_until_fitted_stops_each_replica_when_its_training_loss_is_zero():
+    """Every replica fits (loss exactly 0) and then stays where it is; its stopping step is where a step-by-step run
+    first has zero training loss, whatever the chunk size; a step cap below it leaves replicas unfitted."""
+    net, X, y = _hinge_problem(alpha=10.0)
+    kw = dict(eta=0.5, batch_size=4, n_replicas=3, seed=1, until_fitted=True)
+    run = run_replicas(net, X, y, n_steps=20000, chunk_steps=64, **kw)
+    assert run.fitted.all() and (run.fitted_step > 0).all()
+    samples = net.samples(X, y)
+    for r in range(3):
+        assert float(net.loss(run.replica(r), samples)) == 0.0
+        k = int(run.fitted_step[r])
+        before = run_replicas(net, X, y, n_steps=k - 1, chunk_steps=7, **dict(kw, n_replicas=1), first_replica=r)
+        at = run_replicas(net, X, y, n_steps=k, chunk_steps=7, **dict(kw, n_replicas=1), first_replica=r)
+        assert float(net.loss(before.replica(0), samples)) > 0 and not before.fitted[0]
+        np.testing.assert_array_equal(net.flatten(at.replica(0)), net.flatten(run.replica(r)))
+        assert at.fitted[0] and at.fitted_step[0] == k
+    capped = run_replicas(net, X, y, n_steps=int(run.fitted_step.min()) - 1, **kw)
+    assert not capped.fitted.any() and (capped.fitted_step == -1).all()
 
 
 @pytest.mark.parametrize("sampling", ["with_replacement", "without_replacement", "epoch"])

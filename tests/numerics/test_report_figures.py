@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from numerics.checks import perceptron
+from numerics.checks.perceptron import hinge as perceptron
 from numerics.run import report
 from numerics.run.report import Entry, make_figures, write_report
 from numerics.verify import CheckResult, check_names, get_check

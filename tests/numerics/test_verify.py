@@ -4,6 +4,7 @@ import pytest
 
 from numerics.verify import CheckResult, Comparison, check_names, comparison_result, get_check
 from numerics.errors import ParameterError
+from numerics.stats import Estimate
 
 
 def test_no_floor_and_mutants_judged_on_the_same_rows():
@@ -60,6 +61,27 @@ def test_criterion_rows_must_lie_beyond_the_threshold():
     assert base.require("gap > 0", 0.6, 0.1, 0.0, "above").verdict() == "CONFIRMED"
     with pytest.raises(ParameterError, match="side"):
         base.require("x", 0.0, 1.0, 0.0, "near")
+
+
+def test_a_criterion_whose_precondition_is_unmet_is_reported_not_judged():
+    base = _part([1.0, 2.0], [3.0, 2.0])
+    row = base.require("peak < 0.9", 1.5, 0.1, 0.9, "below", met=False).rows[-1]  # 6 s.e. above, not judged
+    assert (row.rule, row.z, row.status()) == ("unmet", pytest.approx(6), "undecided")
+    assert base.require("peak < 0.9", 1.5, 0.1, 0.9, "below", met=False).verdict() == "INCONCLUSIVE"
+    beside = base.require("peak < 0.9", 1.5, 0.1, 0.9, "below", scope=False)  # outside the claim: no verdict part
+    assert (beside.rows[-1].rule, beside.rows[-1].status()) == ("beside", "beside")
+    assert beside.verdict() == base.verdict() == "CONFIRMED"
+
+
+def test_interval_row_is_judged_against_the_nearer_bound():
+    def row(value, stderr):
+        return Comparison([], [], 5.0).within("x", Estimate(value, stderr), 1.0, 2.0).rows[0]
+
+    inside = row(1.3, 0.01)
+    assert (inside.rule, inside.predicted, inside.z, inside.status()) == ("above", 1.0, pytest.approx(30), "holds")
+    upper = row(1.9, 0.01)
+    assert (upper.rule, upper.predicted, upper.status()) == ("below", 2.0, "holds") and upper.z == pytest.approx(-10)
+    assert row(1.02, 0.01).status() == "undecided" and row(0.9, 0.01).status() == "rejected"
 
 
 def test_check_result_is_immutable_built_in_one_place_and_round_trips():

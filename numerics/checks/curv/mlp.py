@@ -25,7 +25,7 @@ from numerics.models.noise_curvature import (
     rotation_baseline, top_count,
 )
 from numerics.engine.rng import child_seed
-from numerics.stats import Estimate, replica_mean
+from numerics.stats import replica_mean
 
 
 
@@ -156,15 +156,6 @@ def digits_run(loss: str, params: dict, seed) -> dict:
                 diagonals=(lam, C_ii, S_i), n_top=n_top, steps=params["n_epochs"] * (len(X) // params["batch_size"]))
 
 
-def _within(cmp: Comparison, quantity: str, est: Estimate, low: float, high: float) -> Comparison:
-    """``cmp`` with the claim low ≤ x ≤ high as one criterion row against the nearer bound ("above low" or "below
-    high"): z is the signed distance to that bound in standard errors. It holds when x lies inside by more than Z
-    standard errors (the farther bound is then farther still, on the same standard error) and is rejected when x
-    lies outside by more than Z."""
-    near_low = est.value - low <= high - est.value
-    return cmp.require(quantity, est.value, est.stderr, low if near_low else high, "above" if near_low else "below")
-
-
 def _loss_note(loss: str, rs: list, step: float, judged: bool) -> str:
     """The numbers behind one loss's rows, and those reported only."""
     m = {k: np.mean([r[k] for r in rs]) for k in ("err_Eh2", "err_H", "rho_Eh2", "train_loss", "accuracy")}
@@ -198,7 +189,7 @@ def _run_digits(params: dict, seed: int) -> CheckResult:
     notes = [_loss_note(loss, rs, authors_step(loss, params["eta"], K), loss in PAPER_LOSSES) for loss, rs in runs.items()]
     for loss, rs in runs.items():
         gc, gs = (replica_mean([r[f].exponent for r in rs]) for f in ("fit_c", "fit_s"))
-        cmp = _within(cmp, f"gamma_Eh2 {loss} {bounds}", gs, low, high)
+        cmp = cmp.within(f"gamma_Eh2 {loss} {bounds}", gs, low, high)
         if loss not in PAPER_LOSSES:
             continue
         gamma_c[loss] = gc
@@ -206,7 +197,7 @@ def _run_digits(params: dict, seed: int) -> CheckResult:
         d = replica_mean([r["err_H"] - r["err_Eh2"] for r in rs])
         cmp = Comparison.combine([cmp, Comparison.make([f"gamma_C {loss} (C ∝ E[h^2])"], [gs.value], [gc.value],
                                                        [diff.stderr], z=Z)])
-        cmp = _within(cmp, f"gamma_C {loss} {bounds}", gc, low, high)
+        cmp = cmp.within(f"gamma_C {loss} {bounds}", gc, low, high)
         cmp = cmp.require(f"d {loss} (C nearer E[h^2])", d.value, d.stderr, 0.0, "above")
         rho, base = replica_mean([r["rho"] for r in rs]), np.concatenate([r["base_rho"] for r in rs])
         paper = " (the paper's 'MSE: gamma ~ 1')" if loss == "softmax_mse" else ""

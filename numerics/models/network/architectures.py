@@ -24,7 +24,7 @@ def relu_mlp(params, x):
 def relu_mlp_params(widths, seed) -> list:
     """Initial [W_1, …, W_L] of :func:`relu_mlp` with layer widths (n_in, m_1, …, n_out): the numpy MLP's
     He-normal draw (:meth:`numerics.models.mlp.MLP.init`, N(0, 2/fan_in), the last layer N(0, 1/fan_in))."""
-    model = MLP(tuple(widths))
+    model = MLP(tuple(widths), loss="mse")  # the draw does not depend on the loss; "mse" admits one output (hinge)
     return [W for W, _ in model.unpack(model.init(seed))]
 
 

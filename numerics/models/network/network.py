@@ -42,7 +42,8 @@ class Samples(NamedTuple):
 
 
 class Network:
-    """``apply(params, x)`` with initial parameters ``params`` (w₀), loss in ``mse | softmax_mse | ce``.
+    """``apply(params, x)`` with initial parameters ``params`` (w₀), loss in ``mse | softmax_mse | ce | hinge``
+    (:mod:`~numerics.models.network.losses`).
 
     ``layers``: None (one layer per leaf) or {name: (leaf path, …)} with paths as ``keystr`` writes them.
     ``piecewise_linear=True`` declares that f is piecewise linear in each layer's parameters (ReLU networks

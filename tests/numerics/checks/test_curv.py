@@ -11,8 +11,6 @@ from numerics.checks import get_check
 from numerics.checks.curv import mlp as curv
 from numerics.errors import ParameterError
 from numerics.models.mlp import LOSSES
-from numerics.stats import Estimate
-from numerics.verify import Comparison
 
 TINY = dict(n_classes=3, hidden=6, eta=0.1, batch_size=50, n_epochs=3, top_fraction=0.6, n_rotations=2,
             n_resamples=200)
@@ -33,17 +31,6 @@ def test_digits_run_measures_every_quantity_at_tiny_settings(loss):
 def test_authors_step_matches_their_mean_over_classes_mse():
     assert curv.authors_step("ce", 0.1, 10) == 0.1
     assert curv.authors_step("mse", 0.1, 10) == curv.authors_step("softmax_mse", 0.1, 10) == pytest.approx(0.02)
-
-
-def test_interval_row_is_judged_against_the_nearer_bound():
-    def row(value, stderr):
-        return curv._within(Comparison([], [], 5.0), "x", Estimate(value, stderr), 1.0, 2.0).rows[0]
-
-    inside = row(1.3, 0.01)
-    assert (inside.rule, inside.predicted, inside.z, inside.status()) == ("above", 1.0, pytest.approx(30), "holds")
-    upper = row(1.9, 0.01)
-    assert (upper.rule, upper.predicted, upper.status()) == ("below", 2.0, "holds") and upper.z == pytest.approx(-10)
-    assert row(1.02, 0.01).status() == "undecided" and row(0.9, 0.01).status() == "rejected"
 
 
 def _fake_runs(gamma_c, gamma_s, d, rho=0.15):

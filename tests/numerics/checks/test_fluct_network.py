@@ -34,7 +34,7 @@ def test_training_is_reproducible_and_the_networks_independent():
 def test_a_window_from_initialisation_fails_the_gate_and_psi_is_not_judged(tmp_path):
     result = get_check("fluct.ivfr_network")(**dict(TINY, burn_in=0))
     (row,) = result.rows
-    assert result.verdict == "INCONCLUSIVE" and row.rule == "approx", result.table()
+    assert result.verdict == "INCONCLUSIVE" and row.rule == "unmet", result.table()
     gate = next(n for n in result.notes if n.startswith("stationarity gate"))
     assert "FAILED" in gate
     text = json.dumps(result.to_json())
@@ -81,8 +81,8 @@ SCATTER = np.linspace(-1, 1, 8)  # the networks' spread about the mean; 0.3 * SC
     (3.0 + 0.3 * SCATTER, 0.01 * SCATTER, 0.05, "CONFIRMED", "above", True),        # inverse, far from -2 and 0
     (-2.0 + 0.3 * SCATTER, 0.01 * SCATTER, 0.05, "REFUTED", "above", False),        # the equilibrium sign
     (0.3 + 0.3 * SCATTER, 0.01 * SCATTER, 0.05, "INCONCLUSIVE", "above", True),     # undecided sign
-    (-2.9 + 0.3 * SCATTER, -1.0 + 0.01 * SCATTER, 0.05, "INCONCLUSIVE", "approx", True),  # the loss still falls
-    (-2.9 + 0.3 * SCATTER, 0.01 * SCATTER, 0.7, "INCONCLUSIVE", "approx", True),    # a wandering top direction
+    (-2.9 + 0.3 * SCATTER, -1.0 + 0.01 * SCATTER, 0.05, "INCONCLUSIVE", "unmet", True),   # the loss still falls
+    (-2.9 + 0.3 * SCATTER, 0.01 * SCATTER, 0.7, "INCONCLUSIVE", "unmet", True),     # a wandering top direction
 ])
 def test_the_verdict_needs_a_stationary_window_and_an_inverse_relation(monkeypatch, tmp_path, psi, loss_change, drift,
                                                                        verdict, rule, equilibrium_rejected):

@@ -1,0 +1,252 @@
+"""Seed 002 on a ReLU network (``perceptron.network_phases``): the (α, T) phase diagram of test error and of the
+relative weight change, and the crossover temperature T_c(P), on the JAX engine (imported only when run).
+
+Training, the authors' protocol (Sclocchi, Geiger & Wyart 2023, their public code): the α-trick F = α(f(w, x) −
+f(w₀, x)) with the hinge loss ℓ = max(0, 1 − F y)/α (:mod:`numerics.models.network.losses`), SGD with
+replacement at temperature T = η/B (our convention; theirs, ``temp = dt/(bs·h)``, also divides by the width), each
+network trained until its training loss is exactly zero — every margin α(f − f₀)y ≥ 1 — or ``max_steps``
+(``run_replicas(until_fitted=True)``). A network that reached the cap is not trained: its point is left out and
+counted. Network: a ReLU MLP of ``depth`` hidden layers of ``hidden`` units, one output, no biases, He-normal
+initialisation (:func:`~numerics.models.network.relu_mlp_params`). Data: scikit-learn digits, parity labels
+y = +1 (even digit) / −1 (odd), pixels standardised (:func:`numerics.data.digits`), nested training sets of P
+images drawn by the check's seed and one test set of ``n_test`` images.
+
+Measured per network: the relative weight change ‖w − w₀‖/‖w₀‖ over all parameters at the end of training (the
+authors store ‖w − w₀‖² and ‖w‖² per layer; we take the whole vector), the test error Pr(sign F ≠ y) on the test
+set, and the training time t* = η × (steps to zero training loss). α ≫ 1 is the lazy regime (the weights move by
+O(1/α)), α ≪ 1 feature learning.
+
+T_c(P) as for ``perceptron.crossover_temperature`` (:func:`numerics.models.perceptron.crossover_temperature`):
+where the mean relative weight change over the networks crosses ``target``, at the lazy α ``alpha_c``, common
+random numbers at every T (the same initialisations and minibatch draws), a weighted power law over P
+(:func:`~numerics.models.perceptron.fit_crossovers`). The perceptron's level, the initialisation scale (target 1),
+lies where SGD no longer fits the training set here (η ≈ 0.4), so the check's level is 0.2; under the claimed law
+‖w − w₀‖/‖w₀‖ ∝ T^δ P^γ the exponent a = γ/δ of T_c ∝ P^{−a} does not depend on the level.
+
+Verdict (criterion rows beyond 5 standard errors): the lazy row's relative change at the largest T where every
+network trained exceeds that at the smallest; a > 0. Mutants: equal change at both T; a = 0. The perceptron's
+derived a = 1/(1+χ) (``perceptron.temperature_scaling``) is reported beside the fit, not judged: digits have no
+single boundary exponent χ, so it is no prediction for this network.
+
+Seeds: the data by ``seed``; a training point (α, T, P) by its task seed s (:func:`numerics.engine.grid.map_grid`,
+the seeds a sweep gives its tasks), whose child 0 draws network r's initialisation (its child r) and child 1 the
+minibatches (replica r of :func:`~numerics.models.network.run_replicas`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from scipy import stats as sp_stats
+
+from derivations.conventions import Z_THRESHOLD as Z
+from numerics.checks import _figures
+from numerics.engine.grid import map_grid
+from numerics.engine.rng import child_seed
+from numerics.errors import DivergenceError, ParameterError, require_int_in_range, require_positive
+from numerics.models.perceptron import crossover_temperature, crossovers_of, fit_crossovers
+from numerics.stats import power_law_fit
+from numerics.verify import Check, Comparison, Mutant, comparison_result, register_check
+from numerics.verify.predict import evaluate
+
+TASK_KEYS = ("n_train", "n_test", "data_seed", "hidden", "depth", "alpha", "temperature", "batch_size", "n_seeds",
+             "max_steps")
+
+
+def parity_split(n_train: int, n_test: int, seed):
+    """Digits with parity labels: (X (P, 64), y (P, 1) = ±1, X_test, y_test (n_test, 1)), nested in P."""
+    from numerics.data import digits
+
+    split = digits(n_train, n_test, seed=seed)
+    sign = lambda digit: np.where(digit % 2 == 0, 1.0, -1.0)[:, None]  # noqa: E731
+    return split.X, sign(split.y), split.X_test, sign(split.y_test)
+
+
+def train_point(params: dict, seed) -> dict:
+    """Sweep task: ``n_seeds`` networks at one (α, T, P), each from its own initialisation, trained by SGD at
+    T = η/B until every training margin is met or ``max_steps`` (module docstring). Returns per-network lists
+    ``relative_change`` (‖w − w₀‖/‖w₀‖), ``test_error``, ``t_star`` (η × steps), NaN for a network that hit the cap,
+    ``fitted`` (bools), ``diverged`` (SGD diverged: nothing trained) and ``wall_s`` (the training's wall time)."""
+    from numerics.models.network import Network, relu_mlp, relu_mlp_params, run_replicas
+
+    unknown = set(params) - set(TASK_KEYS)
+    if unknown:
+        raise ParameterError(f"unknown network-task parameters {sorted(unknown)}; known: {list(TASK_KEYS)}")
+    R = require_int_in_range("n_seeds", params["n_seeds"], 2)
+    B = require_int_in_range("batch_size", params["batch_size"], 1, params["n_train"])
+    alpha, T = require_positive("alpha", params["alpha"]), require_positive("temperature", params["temperature"])
+    X, y, X_test, y_test = parity_split(params["n_train"], params["n_test"], params["data_seed"])
+    widths = (X.shape[1], *[require_int_in_range("hidden", params["hidden"], 1)] * params["depth"], 1)
+    inits = [relu_mlp_params(widths, child_seed(child_seed(seed, 0), r)) for r in range(R)]
+    net = Network(relu_mlp, inits[0], loss="hinge", alpha=alpha, piecewise_linear=True)
+    start = time.perf_counter()
+    try:
+        run = run_replicas(net, X, y, eta=T * B, batch_size=B, n_steps=int(params["max_steps"]), n_replicas=R,
+                           seed=child_seed(seed, 1), initial=[np.stack(leaves) for leaves in zip(*inits)],
+                           until_fitted=True, chunk_steps=512)
+    except DivergenceError:  # a point of the diagram where SGD diverges: no network is trained there
+        nan = [float("nan")] * R
+        return dict(relative_change=nan, test_error=nan, t_star=nan, fitted=[False] * R, diverged=True,
+                    wall_s=time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    change, error = [], []
+    for r, w0 in enumerate(inits):
+        w, flat0 = run.replica(r), np.asarray(net.flatten(w0))
+        change.append(float(np.linalg.norm(np.asarray(net.flatten(w)) - flat0) / np.linalg.norm(flat0)))
+        F = np.asarray(relu_mlp(w, X_test)) - np.asarray(relu_mlp(w0, X_test))  # sign F: α > 0 drops out
+        error.append(float(np.mean(np.sign(F) != y_test)))
+    fitted = np.asarray(run.fitted)
+    keep = lambda a: np.where(fitted, a, np.nan).tolist()  # noqa: E731  (a network at the cap is not trained)
+    return dict(relative_change=keep(change), test_error=keep(error), t_star=keep(T * B * run.fitted_step),
+                fitted=fitted.tolist(), diverged=False, wall_s=wall)
+
+
+def crossover_point(params: dict, seed) -> dict:
+    """Sweep task: T_c at one (α, P) by :func:`~numerics.models.perceptron.crossover_temperature` — where the mean
+    relative change of :func:`train_point` crosses ``target``, secant steps in log T from ``T0`` — with the same
+    seed at every T (common random numbers: the same initialisations and minibatch draws). Returns T_c, its log
+    standard error, the evaluations (T, mean, stderr) and the wall time of the trainings."""
+    task = {k: v for k, v in params.items() if k not in ("target", "T0")}
+    walls = []
+
+    def run_at(T):
+        res = train_point(dict(task, temperature=T), seed)
+        walls.append(res["wall_s"])
+        return res
+
+    c = crossover_temperature(run_at, target=params["target"], T0=params["T0"])
+    return {"T_c": c.value, "log_stderr": c.log_stderr, "evaluations": [list(e) for e in c.evaluations],
+            "wall_s": sum(walls)}
+
+
+# --------------------------------------------------------------------------- the check
+def _mean(values) -> tuple[float, float, int]:
+    """Mean and standard error over the trained networks (NaN where fewer than two), and how many there are."""
+    a = np.asarray(values, dtype=float)
+    a = a[np.isfinite(a)]
+    if a.size < 2:
+        return float("nan"), float("nan"), int(a.size)
+    return float(a.mean()), float(a.std(ddof=1) / np.sqrt(a.size)), int(a.size)
+
+
+def _phase_note(alpha: float, T: float, res: dict) -> str:
+    (c, dc, n), (e, de, _), (t, _, _) = (_mean(res[k]) for k in ("relative_change", "test_error", "t_star"))
+    return (f"phase alpha={alpha:g} T={T:g}: relative change {c:.4g} ± {dc:.2g}, test error {e:.4g} ± {de:.2g}, "
+            f"t* {t:.4g}, trained {n}/{len(res['fitted'])}{' (diverged)' if res['diverged'] else ''}, "
+            f"{res['wall_s']:.1f} s")
+
+
+def _lazy_growth(alpha: float, temps, cells: list[dict]):
+    """(measured, stderr, T_low, T_high) of the lazy row's relative change at the largest T with every network
+    trained minus that at the smallest such T (independent networks: variances add)."""
+    full = [i for i, r in enumerate(cells) if all(r["fitted"])]
+    if len(full) < 2:
+        raise ParameterError(f"alpha = {alpha:g}: every network must be trained at two temperatures at least "
+                             f"(trained per T: {[sum(r['fitted']) for r in cells]}); change the temperatures or "
+                             "raise max_steps")
+    (lo, dlo, _), (hi, dhi, _) = (_mean(cells[i]["relative_change"]) for i in (full[0], full[-1]))
+    return hi - lo, float(np.hypot(dlo, dhi)), temps[full[0]], temps[full[-1]]
+
+
+def _delta_note(alpha: float, temps, cells: list[dict]) -> str:
+    """The T-exponent δ of the lazy row's relative change (weighted log-log fit over the fully trained T)."""
+    full = [(T, _mean(r["relative_change"])) for T, r in zip(temps, cells) if all(r["fitted"])]
+    if len(full) < 3:
+        return f"lazy alpha={alpha:g}: fewer than three temperatures with every network trained (no delta)"
+    fit = power_law_fit([T for T, _ in full], [m for _, (m, _, _) in full], y_stderr=[e for _, (_, e, _) in full])
+    return (f"lazy alpha={alpha:g}: T-exponent of the relative change delta = {fit.exponent:.3f}, 95% CI "
+            f"[{fit.exponent_interval[0]:.3f}, {fit.exponent_interval[1]:.3f}] over T = "
+            + ", ".join(f"{T:g}" for T, _ in full) + " (reported, not judged)")
+
+
+def _error_effect(alpha: float, temps, cells: list[dict]) -> str:
+    """The test error of an α row at its smallest and largest T with every network trained, and the difference."""
+    full = [i for i, r in enumerate(cells) if all(r["fitted"])]
+    if len(full) < 2:
+        return f"alpha={alpha:g}: fewer than two temperatures with every network trained"
+    (lo, dlo, _), (hi, dhi, _) = (_mean(cells[i]["test_error"]) for i in (full[0], full[-1]))
+    return (f"alpha={alpha:g}: test error {lo:.4f} ± {dlo:.4f} at T={temps[full[0]]:g}, {hi:.4f} ± {dhi:.4f} at "
+            f"T={temps[full[-1]]:g} (difference {hi - lo:+.4f} ± {np.hypot(dlo, dhi):.4f})")
+
+
+def _run_network_phases(params: dict, seed: int):
+    R = params["n_seeds"]
+    if R < 8:
+        raise ParameterError(f"n_seeds must be >= 8, got {R}: standard errors are taken across independently "
+                             "trained networks, and a 5-standard-error criterion needs >= 7 degrees of freedom")
+    alphas, temps, sizes = list(params["alphas"]), list(params["temperatures"]), list(params["sizes"])
+    if len(sizes) < 3 or max(sizes) < 10 * min(sizes):
+        raise ParameterError(f"sizes must span at least a decade in >= 3 points, got {sizes}")
+    base = dict(n_test=params["n_test"], data_seed=seed, hidden=params["hidden"], depth=params["depth"],
+                batch_size=params["batch_size"], n_seeds=R, max_steps=params["max_steps"])
+    # (α, T) phase diagram at P = n_train, every cell its own networks (task seeds of one sweep)
+    grid = [dict(base, n_train=params["n_train"], alpha=a, temperature=T) for a in alphas for T in temps]
+    cells = map_grid("perceptron.network.phase", train_point, grid, seed=seed * 1000)
+    rows = [cells[i * len(temps):(i + 1) * len(temps)] for i in range(len(alphas))]
+    notes = [_phase_note(g["alpha"], g["temperature"], r) for g, r in zip(grid, cells)]
+    lazy = alphas[-1]
+    growth, growth_err, T_low, T_high = _lazy_growth(lazy, temps, rows[-1])
+    cmp = Comparison([], [], Z).require(
+        f"lazy alpha={lazy:g}: relative change at T={T_high:g} minus at T={T_low:g}", growth, growth_err, 0.0,
+        "above")
+    mutants = [Mutant.judge("T does not move a lazy network's weights (equal change at both T)",
+                            growth / growth_err)]
+    target, alpha_c = params["target"], params["alpha_c"]
+    found = map_grid("perceptron.network.Tc", crossover_point,
+                     [dict(base, n_train=P, alpha=alpha_c, target=target, T0=params["T0"]) for P in sizes],
+                     seed=seed * 1000 + 1)
+    fit = fit_crossovers(sizes, crossovers_of(found, "T_c"))
+    a, a_err = -fit.exponent, fit.exponent_stderr
+    cmp = cmp.require("T_c exponent a (T_c ∝ P^-a)", a, a_err, 0.0, "above")
+    mutants.append(Mutant.judge("T_c independent of P (a = 0)", a / a_err))
+    perceptron_a = {chi: float(evaluate("perceptron.temperature_scaling", {"chi": chi}, "exponent_a"))
+                    for chi in (0.0, 1.0)}
+    perceptron_delta = float(evaluate("perceptron.temperature_scaling", {"chi": 0.0}, "exponent_delta_norm"))
+    notes = [
+        f"T_c(P) where the mean relative change ||w - w0||/||w0|| = {target:g}, alpha = {alpha_c:g}: P = "
+        + ", ".join(map(str, sizes)) + "; T_c = " + ", ".join(f"{r['T_c']:.4g}" for r in found)
+        + "; log stderr = " + ", ".join(f"{r['log_stderr']:.3f}" for r in found)
+        + f"; a = {a:.3f} ± {a_err:.3f}, 95% CI [{-fit.exponent_interval[1]:.3f}, {-fit.exponent_interval[0]:.3f}] "
+        f"(weighted log-log fit, t-based, {len(sizes) - 2} dof); "
+        + ", ".join(f"{r['wall_s']:.0f}" for r in found) + " s of training per P",
+        f"perceptron beside (derived, perceptron.temperature_scaling; not a prediction for this network: digits "
+        f"have no single boundary exponent chi): a = 1/(1+chi) = {perceptron_a[0.0]:g} (chi=0), "
+        f"{perceptron_a[1.0]:g} (chi=1); T-exponent delta of the weight change {perceptron_delta:g}",
+        _delta_note(lazy, temps, rows[-1]),
+        "effect of T on the test error (reported, not judged: claim (i) names no sign per regime for this "
+        "network): " + "; ".join(_error_effect(al, temps, r) for al, r in dict(zip(alphas, rows)).items()
+                                   if al in (alphas[0], lazy)),
+        f"protocol: hinge loss with the alpha-trick, SGD with replacement at T = eta/B, B = {params['batch_size']}, "
+        f"until zero training loss or {params['max_steps']} steps; ReLU MLP {params['depth']} x {params['hidden']}, "
+        f"no biases; digits parity, P = {params['n_train']} for the diagram, {params['n_test']} test images; "
+        f"{R} networks per point (own initialisation and minibatches)",
+    ] + notes
+    return comparison_result(
+        "perceptron.network_phases", params, seed, Comparison(cmp.rows, mutants, Z),
+        f"criterion rows, beyond {Z:g} stderr: the lazy network's relative weight change grows with T (stderr of "
+        f"the difference of two means over {R} independently trained networks each); the T_c exponent a > 0 "
+        f"(stderr of the weighted log-log fit, t-based, {len(sizes) - 2} dof: under a = 0 an excess of {Z:g} stderr "
+        f"has one-sided probability {sp_stats.t.sf(Z, len(sizes) - 2):.1g}). Mutants: equal change at both T; a = 0",
+        notes)
+
+
+register_check(Check(
+    name="perceptron.network_phases",
+    derivation="perceptron.temperature_scaling",
+    description="seed 002 on a ReLU MLP (digits parity, hinge loss, alpha-trick, SGD until every margin is met): "
+                "the (alpha, T) phase diagram of test error and relative weight change; a lazy network's weight "
+                "change grows with T; T_c(P) ~ P^-a with a > 0 over a decade of P (the perceptron's exponent "
+                "shown beside, not judged); mutants: no effect of T, a = 0",
+    run=_run_network_phases,
+    figures=_figures.network_phases,
+    exact=False,
+    extra="network",
+    quick=dict(n_train=256, n_test=300, hidden=32, depth=2, batch_size=4, n_seeds=8, max_steps=20000,
+               alphas=(0.01, 0.1, 1.0, 10.0, 100.0, 1000.0), temperatures=(0.001, 0.003, 0.01, 0.03, 0.1),
+               sizes=(64, 128, 256, 512, 1024), alpha_c=1000.0, target=0.2, T0=0.02),
+    full=dict(n_train=512, n_test=300, hidden=64, depth=3, batch_size=4, n_seeds=16, max_steps=50000,
+              alphas=tuple(float(4.0 ** k) for k in range(-4, 6)),
+              temperatures=tuple(float(x) for x in np.geomspace(3e-4, 0.1, 11)),
+              sizes=(48, 96, 192, 384, 768, 1472), alpha_c=4096.0, target=0.2, T0=0.02),
+))
