@@ -24,7 +24,8 @@ window about 8τ/(3S) for S records decorrelating over τ) is at most ``max_drif
 Verdict: on a stationary window, a criterion row ψ > 0 beyond 5 standard errors (σ² falls with F: Feng & Tu),
 the standard error of ψ's mean across ``n_replicas`` independently trained networks (Student-t, R − 1 dof);
 mutants ψ = −2 (equilibrium) and ψ = 0 (no relation) judged on the same ψ. ψ < 0 beyond 5 standard errors
-refutes the claim. On a window that fails the gate, ψ is reported and not judged (INCONCLUSIVE).
+refutes the claim. On a window that fails the gate the claim's precondition is not met: ψ is reported and not
+judged (rule ``unmet``; INCONCLUSIVE).
 
 Seeds: the data by ``seed`` (:mod:`numerics.data`); ``child_seed(seed, 1)``'s child r draws network r's
 initialisation (He-normal, :func:`~numerics.models.network.relu_mlp_params`), ``child_seed(seed, 2)`` the burn-in's
