@@ -18,7 +18,7 @@ import numpy as np
 
 __all__ = ["mode_sde", "stationary_density", "diffusion_peak", "law_of_balance", "covariance_parity",
            "exponents_vs_chi", "crossover", "network_phases", "noise_curvature", "gamma_grid", "rank_one_family",
-           "least_squares_curvature", "ivfr"]
+           "least_squares_curvature", "ivfr", "ivfr_network"]
 
 _FLOAT = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
@@ -537,3 +537,29 @@ def ivfr(result, directory):
     else:
         ax_s.set_axis_off()
     return [_save(fig, result, directory, "paper", "weight fluctuations against flatness (Feng–Tu analysis)")]
+
+
+def ivfr_network(result, directory):
+    """σ_i² against F_i on log–log axes for the PCA directions of the trained MLP's windows (geometric means over
+    the networks, from the notes), the fit σ² ∝ F^(−ψ) with the measured mean ψ through their centroid, and the
+    equilibrium mutant's slope (σ² ∝ F², ψ = −2) through the same point; the stationarity gate in the title."""
+    note = next((n for n in result.notes if n.startswith("directions (")), "")
+    found = re.search(r"sigma\^2 = \[([^]]*)\], F = \[([^]]*)\]", note)
+    var, flat = ((np.array([float(v) for v in re.findall(_FLOAT, g)]) for g in found.groups()) if found
+                 else (np.array([]), np.array([])))
+    psi = next((r for _, r in _rows(result, r"psi .*")), None)
+    fig, (ax,) = _figure(1, width=6.2, height=4.6)
+    ax.plot(flat, var, "o", label="PCA directions (geometric means over networks)")
+    if var.size and psi is not None:
+        centre = np.exp(np.mean(np.log(flat))), np.exp(np.mean(np.log(var)))
+        F = np.geomspace(flat.min() / 1.1, flat.max() * 1.1, 50)
+        ax.plot(F, centre[1] * (F / centre[0]) ** -psi.measured, "k-",
+                label=f"fit σ² ∝ F^(−ψ), ψ = {psi.measured:.2f} ± {psi.stderr:.2f}")
+        ax.plot(F, centre[1] * (F / centre[0]) ** 2, "C3--", lw=1, label="mutant: equilibrium σ² ∝ F² (ψ = −2)")
+    for i, (x, y) in enumerate(zip(flat, var)):
+        ax.annotate(str(i + 1), (x, y), fontsize=6.5, xytext=(3, 3), textcoords="offset points")
+    ax.set(xscale="log", yscale="log", xlabel="flatness F_i (width at e·L₀)", ylabel="variance σ_i²",
+           title="inverse variance–flatness relation, trained MLP")
+    ax.legend(fontsize=7)
+    gate = "stationary window" if psi is not None and psi.rule == "above" else "window NOT stationary: ψ not judged"
+    return [_save(fig, result, directory, "paper", f"weight variance against flatness (Feng–Tu analysis); {gate}")]

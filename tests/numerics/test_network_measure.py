@@ -2,7 +2,8 @@
 pipelines: γ and the commutation measures against the numpy MLP's layer measured and fitted as the check
 ``curv.noise_curvature`` does; the IVFR of a two-layer linear network against the package's linear-network
 measurement (``two_layer.window_variance_flatness`` on the numpy model's loss) on the same trajectories, which
-tests the window, the flat parameter layout, the layer blocks and the replica average, not Feng & Tu's claim."""
+tests the window, the flat parameter layout, the layer blocks and the replica average, not Feng & Tu's claim;
+the drift fraction of the stationarity diagnostics on a straight drift, random walks and white noise."""
 
 import functools
 
@@ -15,11 +16,11 @@ from numerics.engine.rng import child_seed  # noqa: E402
 from numerics.errors import ParameterError  # noqa: E402
 from numerics.models.mlp import MLP  # noqa: E402
 from numerics.models.network import (  # noqa: E402
-    Network, VarianceFlatness, noise_vs_curvature, relu_mlp, run_replicas, variance_flatness,
+    Network, VarianceFlatness, drift_fraction, noise_vs_curvature, relu_mlp, run_replicas, variance_flatness,
 )
 from numerics.models.noise_curvature import fit_gamma, measure_layer, rotation_baseline, top_count  # noqa: E402
 from numerics.models.two_layer import (  # noqa: E402
-    TwoLayerLinear, teacher_data, variance_flatness_fit, window_variance_flatness,
+    TwoLayerLinear, principal_components, teacher_data, variance_flatness_fit, window_variance_flatness,
 )
 from numerics.stats import Estimate  # noqa: E402
 
@@ -82,8 +83,28 @@ def test_variance_flatness_agrees_with_the_linear_network_measurement_on_the_sam
     np.testing.assert_allclose(got.psi_replicas, psi, rtol=1e-7)
     np.testing.assert_allclose(got.psi.value, np.mean(psi), rtol=1e-7)
     assert got.window == (205, 600) and got.n_samples == 80
+    halves = [[np.mean([loss(w) for w in window[k * 40:(k + 1) * 40]]) for k in (0, 1)]
+              for window in run.trajectory[:, keep]]
+    np.testing.assert_allclose(got.loss_change, [b - a for a, b in halves], rtol=1e-9)
+    assert np.all((got.drift >= 0) & np.isfinite(got.drift))
     assert got.psi_interval[0] < got.psi.value < got.psi_interval[1]
     assert "psi (sigma^2 ~ F^-psi)" in str(got)
+
+
+def test_the_drift_fraction_tells_a_drift_and_a_random_walk_from_a_stationary_window():
+    rng = np.random.default_rng(0)
+    S, d = 400, 6
+
+    def fraction(x):
+        var, D = principal_components(x, 3)
+        return drift_fraction(x, var, D)
+
+    line = np.outer(np.arange(S), rng.standard_normal(d))
+    assert fraction(line) == pytest.approx(S / (S + 1))  # 1 up to the discrete window's ddof
+    walks = [fraction(np.cumsum(rng.standard_normal((S, d)), axis=0)) for _ in range(200)]
+    assert np.mean(walks) == pytest.approx(2 / 3, abs=0.05)
+    noise = [fraction(rng.standard_normal((S, d))) for _ in range(200)]
+    assert np.mean(noise) < 0.01  # white noise: 4/(3S) per direction
 
 
 def test_variance_flatness_refuses_bad_input():
@@ -102,7 +123,7 @@ def test_variance_flatness_refuses_bad_input():
 @pytest.mark.parametrize("psi, words", [(3.0, "inverse"), (-2.0, "rises"), (0.2, "undecided")])
 def test_the_relation_is_decided_beyond_the_z_threshold(psi, words):
     result = VarianceFlatness(np.ones((2, 3)), np.ones((2, 3)), np.ones(2), np.full(2, psi), Estimate(psi, 0.1),
-                              (psi - 0.2, psi + 0.2), 0.95, (10, 20), 5)
+                              (psi - 0.2, psi + 0.2), 0.95, (10, 20), 5, np.array([0.1, -0.1]), np.full(2, 0.05))
     assert words in result.relation and words in result.table()
 
 

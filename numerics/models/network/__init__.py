@@ -24,10 +24,10 @@ from numerics.models.network.curvature import (  # noqa: E402
 from numerics.models.network.replicas import ReplicaRun, run_replicas  # noqa: E402
 from numerics.models.network.architectures import relu_cnn, relu_cnn_params, relu_mlp, relu_mlp_params  # noqa: E402
 from numerics.models.network.measure import (  # noqa: E402
-    NoiseVsCurvature, VarianceFlatness, noise_vs_curvature, variance_flatness,
+    NoiseVsCurvature, VarianceFlatness, drift_fraction, noise_vs_curvature, variance_flatness,
 )
 
 __all__ = ["Network", "Samples", "per_sample_gradients", "gradient_covariance", "layer_hessian",
            "per_sample_hessian_moments", "measure_layer", "run_replicas", "ReplicaRun", "relu_mlp", "relu_mlp_params",
            "relu_cnn", "relu_cnn_params", "noise_vs_curvature", "NoiseVsCurvature", "variance_flatness",
-           "VarianceFlatness"]
+           "VarianceFlatness", "drift_fraction"]

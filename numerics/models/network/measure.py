@@ -14,7 +14,9 @@ call each, returning a small result with estimates, confidence intervals and a `
   (:func:`~numerics.models.two_layer.window_variance_flatness`, the measurement of the check ``fluct.ivfr``);
   ψ of σ_i² ∝ F_i^(−ψ) by a log–log least-squares fit; ψ averaged over the replicas with a replica-bootstrap
   interval. ψ > 0: σ² falls with F (Feng & Tu's inverse relation); ψ < 0: σ² rises with F (equilibrium: a
-  Boltzmann density at one temperature on a quadratic valley gives σ_i² ∝ F_i², ψ = −2).
+  Boltzmann density at one temperature on a quadratic valley gives σ_i² ∝ F_i², ψ = −2). Whether the window is
+  stationary, as the relation presumes: per replica the change of the training loss from the window's first half
+  to its second, and the drift fraction (:func:`drift_fraction`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from numerics.models.network.curvature import measure_layer
 from numerics.models.network.network import Network
 from numerics.models.noise_curvature import NoiseCurvature, fit_gamma, rotation_baseline, top_count
 from numerics.models.two_layer import variance_flatness_fit, window_variance_flatness
-from numerics.stats import Estimate, PowerLawFit, replica_bootstrap
+from numerics.stats import Estimate, PowerLawFit, replica_bootstrap, replica_mean
 
 
 def _with_interval(value: float, low: float, high: float) -> str:
@@ -87,12 +89,27 @@ def noise_vs_curvature(net: Network, params, X, y, layer: str, batch_size: int, 
                             nc.antisymmetric_fraction(), (float(rho_haar.mean()), float(rho_haar.std(ddof=1))))
 
 
+def drift_fraction(samples, variances, directions) -> float:
+    """The fraction of the top PCA variances Σ_i σ_i² of a window of samples (S, d) that its mean displacement
+    explains: Σ_i (p_iᵀΔ)²/3 / Σ_i σ_i², Δ = (mean of the second half) − (mean of the first half), p_i the columns
+    of ``directions``. A straight drift w(t) = w̄ + v(t − t̄) has variance |Δ|²/3 along v, so it gives 1; a random
+    walk (an unconfined direction) about 2/3 (Brownian motion over a window of length T: E|Δ|²/3 = T/9 against
+    the window's variance T/6); a stationary window whose records decorrelate over τ of its S records about
+    8τ/(3S)."""
+    x = np.asarray(samples, dtype=float)
+    half = x.shape[0] // 2
+    delta = x[half:].mean(axis=0) - x[:half].mean(axis=0)
+    return float(np.sum((directions.T @ delta) ** 2) / 3 / np.sum(variances))
+
+
 @dataclass(frozen=True)
 class VarianceFlatness:
     """Feng & Tu's analysis of R replicas' windows: per replica (rows) the PCA variances σ_i² (descending) and the
     flatness F_i of the top directions, L₀ at the window's mean and ψ; ``psi`` their mean over replicas with a
     replica-bootstrap standard error and its normal ``confidence`` interval; ``window`` the first and last step of
-    the window, ``n_samples`` the recorded weight vectors in it per replica."""
+    the window, ``n_samples`` the recorded weight vectors in it per replica. Stationarity, per replica:
+    ``loss_change`` the mean training loss over the window's second half minus that over its first half,
+    ``drift`` the :func:`drift_fraction` of the top directions."""
 
     variances: np.ndarray
     flatness: np.ndarray
@@ -103,6 +120,14 @@ class VarianceFlatness:
     confidence: float
     window: tuple[int, int]
     n_samples: int
+    loss_change: np.ndarray
+    drift: np.ndarray
+
+    @property
+    def loss_trend(self) -> Estimate:
+        """The change of the loss between the window's halves, mean over the independent replicas with its
+        standard error (``replica_mean``, R − 1 dof): consistent with 0 where the loss has plateaued."""
+        return replica_mean(self.loss_change)
 
     @property
     def relation(self) -> str:
@@ -124,6 +149,11 @@ class VarianceFlatness:
         rows.append(f"psi (sigma^2 ~ F^-psi) = {_with_interval(self.psi.value, *self.psi_interval)} "
                     f"({100 * self.confidence:g} %, replica bootstrap; stderr {self.psi.stderr:.3f})")
         rows.append(self.relation)
+        trend = self.loss_trend
+        rows.append(f"stationarity: loss change second - first half-window {trend.value:.3g} ± {trend.stderr:.2g} "
+                    f"(z = {float(trend.z(0.0)):.2f}); drift fraction of the top {n} directions' variance "
+                    f"{self.drift.mean():.3f} (per replica {self.drift.min():.3f}..{self.drift.max():.3f}; a straight "
+                    "drift gives 1, a random walk about 2/3)")
         return "\n".join(rows)
 
     def __str__(self) -> str:
@@ -159,14 +189,19 @@ def variance_flatness(net: Network, run, X, y, *, burn_in: int | None = None, la
     samples = net.samples(X, y)
     flat_loss = jax.jit(lambda w: net.loss(net.unflatten(w), samples))
     loss = lambda w: float(flat_loss(w))  # noqa: E731  (the root finders of flatness take floats)
+    record_losses = jax.jit(lambda W: jax.lax.map(flat_loss, W))  # one record at a time: the memory of one loss
     var, flat, L0 = np.empty((R, n_dir)), np.empty((R, n_dir)), np.empty(R)
+    change, drift = np.empty(R), np.empty(R)
     for r in range(R):
         window = trajectory[r, keep]
         center = window.mean(axis=0)
-        var[r], flat[r], _ = window_variance_flatness(loss, center, window[:, block], block, n_dir)
+        var[r], flat[r], D = window_variance_flatness(loss, center, window[:, block], block, n_dir)
         L0[r] = loss(center)
+        drift[r] = drift_fraction(window[:, block], var[r], D)
+        losses = np.asarray(record_losses(window))
+        change[r] = losses[losses.size // 2:].mean() - losses[:losses.size // 2].mean()
     psi_r = np.array([variance_flatness_fit(v, F).psi for v, F in zip(var, flat)])
     psi = replica_bootstrap(lambda idx: psi_r[idx].mean(), R, n_resamples, np.random.default_rng(child_seed(seed, 0)))
     half = float(sp_stats.norm.ppf(0.5 + confidence / 2)) * psi.stderr
     return VarianceFlatness(var, flat, L0, psi_r, psi, (psi.value - half, psi.value + half), confidence,
-                            (int(steps[keep][0]), int(steps[-1])), int(keep.sum()))
+                            (int(steps[keep][0]), int(steps[-1])), int(keep.sum()), change, drift)
