@@ -239,6 +239,12 @@ _CONDENSE = 220  # notes longer than this are folded (HTML <details>)
 _FOLD_ROWS = 16  # row tables longer than this are folded (HTML <details>), so that the figures follow closely
 
 
+def _compares(result: CheckResult) -> bool:
+    """Whether some row compares a prediction (max |z| means something; criterion rows' z measure how far a bound
+    is cleared instead)."""
+    return any(r.rule in ("agree", "approx") for r in result.rows)
+
+
 def _blocks(entries: list[Entry], meta: dict) -> list[tuple]:
     """The report as blocks, rendered alike to Markdown and HTML: ("h", level, text[, anchor]), ("p", text),
     ("table", header, rows) — a cell may be ("a", text, href) —, ("links", [(text, href)]), ("pre", text),
@@ -268,7 +274,7 @@ def _blocks(entries: list[Entry], meta: dict) -> list[tuple]:
         blocks.append(("h", 2, paper))
         blocks.append(("table", ["claim (check)", "verdict", "max |z|", "resolving power", "mutants rejected", "runtime"],
                        [[("a", e.name, "#" + anchor(e.name)), e.verdict,
-                         f"{e.result.max_abs_z:.2f}" if e.result else "—",
+                         f"{e.result.max_abs_z:.2f}" if e.result and _compares(e.result) else "—",
                          e.result.resolving() if e.result else "—",
                          f"{sum(m.rejected for m in e.result.mutants)}/{len(e.result.mutants)}" if e.result else "—",
                          f"{e.result.runtime_s:.1f} s" + (" (stored)" if e.cached else "") if e.result else "—"]

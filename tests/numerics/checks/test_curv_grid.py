@@ -27,6 +27,8 @@ def test_a_cell_trains_independent_networks_and_fits_gamma(loss, architecture, d
     gammas = [r["gamma"].exponent for r in runs]
     assert np.all(np.isfinite(gammas)) and len(set(gammas)) == 3  # independent initialisations and minibatches
     assert all(0 <= r["accuracy"] <= 1 and 0 <= r["train_accuracy"] <= 1 and r["train_loss"] > 0 for r in runs)
+    assert all(set(r["gamma_window"]) == set(grid.WINDOWS) and np.all(np.isfinite(list(r["gamma_window"].values())))
+               for r in runs)
     again = grid.cell_runs(loss, architecture, dataset, split, TINY, 0)
     assert [r["gamma"].exponent for r in again] == gammas
 
@@ -42,7 +44,8 @@ def _fake_cells(gamma_of_cell, fitted=lambda loss, arch, data: 1.0):
     def runs(loss, architecture, dataset, split, params, seed):
         g = gamma_of_cell(loss, architecture, dataset)
         fit = lambda v: SimpleNamespace(exponent=v, exponent_interval=(v - 0.05, v + 0.05))  # noqa: E731
-        return [dict(gamma=fit(g + 0.01 * e), gamma_Eh2=fit(1.2), train_loss=0.1,
+        return [dict(gamma=fit(g + 0.01 * e), gamma_Eh2=fit(1.2), gamma_window={f: g for f in grid.WINDOWS},
+                     train_loss=0.1,
                      train_accuracy=fitted(loss, architecture, dataset), accuracy=0.9)
                 for e in rng.standard_normal(params["n_seeds"])]
     return runs
@@ -88,5 +91,9 @@ def test_a_cell_of_untrained_networks_is_reported_not_judged(monkeypatch):
 def test_the_grid_refuses_bad_parameters():
     with pytest.raises(ParameterError, match=">= 8"):
         get_check("curv.gamma_grid")(n_seeds=7)
+    with pytest.raises(ParameterError, match="loss"):
+        get_check("curv.gamma_grid")(losses=("hinge",))
+    with pytest.raises(ParameterError, match="min_train_accuracy"):
+        get_check("curv.gamma_grid")(min_train_accuracy=99)
     with pytest.raises(ParameterError, match="architecture"):
         grid.cell_runs("ce", "resnet", "digits", digits(60, 30, n_classes=3), TINY, 0)
