@@ -26,13 +26,15 @@ its networks fit their training sets), and γ moves while a network learns: a ce
 networks classifies at least ``min_train_accuracy`` of its training set correctly; otherwise its row is reported
 with rule ``unmet`` (not judged), its mutants are judged on no data, and the verdict cannot be CONFIRMED.
 
-Seeds: the data sets drawn by ``seed`` (:mod:`numerics.data.split`); cell c by ``child_seed(seed, 1 + c)``, whose
-child 0 draws training r's initialisation (its child r), child 1 the minibatches (replica r of
-:func:`~numerics.models.network.run_replicas`), child 2 the bootstrap of training r (its child r).
+Seeds: the data sets drawn by ``seed`` (:mod:`numerics.data.split`); cell c is the c-th task of a grid
+(:func:`numerics.engine.grid.map_grid`: the seeds a resumable sweep, :func:`numerics.run.sweeps.sweep`, gives the
+same tasks), whose task seed's child 0 draws training r's initialisation (its child r), child 1 the minibatches
+(replica r of :func:`~numerics.models.network.run_replicas`), child 2 the bootstrap of training r (its child r).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 
@@ -42,6 +44,7 @@ from scipy import stats as sp_stats
 from derivations.conventions import Z_THRESHOLD as Z
 from numerics.checks import _figures
 from numerics.checks.curv.mlp import PAPER_LOSSES, authors_step
+from numerics.engine.grid import map_grid
 from numerics.engine.rng import child_seed
 from numerics.errors import ParameterError, require_choice
 from numerics.models.mlp import LOSSES
@@ -56,6 +59,7 @@ LAYER = "[1]"                                          # W₂: hidden to hidden,
 WINDOWS = (0.4, 0.8)  # other fit windows (fractions of H's top directions), reported beside the check's
 
 
+@functools.lru_cache(maxsize=4)  # the cells of one data set share its split
 def _load(name: str, n_train: int, seed):
     from numerics import data
 
@@ -73,14 +77,25 @@ def _architecture(name: str, dataset: str, n_classes: int, params: dict):
     return relu_mlp, lambda seed: relu_mlp_params(widths, seed)
 
 
-def cell_runs(loss: str, architecture: str, dataset: str, split, params: dict, seed) -> list[dict]:
-    """Train ``n_seeds`` networks of one cell as replicas of one run (module docstring) and measure each: γ of C
-    (``gamma``, a PowerLawFit) and of E_p[h_p²], γ of C fitted over the top fractions ``WINDOWS`` of H's
-    directions (``gamma_window``), training loss, training and test accuracy."""
+CELL_KEYS = ("loss", "architecture", "dataset", "data_seed", "n_train", "hidden", "channels", "eta", "batch_size",
+             "n_steps", "clip_norm", "n_seeds", "top_fraction", "n_resamples")
+
+
+def cell_task(params: dict, seed) -> dict:
+    """Sweep task: one cell (``loss``, ``architecture``, ``dataset``; the data drawn by ``data_seed``), ``n_seeds``
+    networks trained as replicas of one run (module docstring) and measured each. Returns per-network lists (plain
+    numbers, as a sweep stores them): ``gamma`` (γ of C) with ``gamma_interval`` (its BCa interval over
+    directions), ``gamma_Eh2`` (of E_p[h_p²]), ``gamma_window`` ({top fraction: γ of C} for ``WINDOWS``),
+    ``train_loss``, ``train_accuracy``, ``accuracy`` (test); and ``wall_s``."""
     from numerics.models.network import Network, noise_vs_curvature, run_replicas
 
-    n, K = params["n_seeds"], split.n_classes
-    apply, init = _architecture(architecture, dataset, K, params)
+    unknown = set(params) - set(CELL_KEYS)
+    if unknown:
+        raise ParameterError(f"unknown gamma-grid cell parameters {sorted(unknown)}; known: {list(CELL_KEYS)}")
+    start = time.perf_counter()
+    split = _load(params["dataset"], params["n_train"], params["data_seed"])
+    n, K, loss = params["n_seeds"], split.n_classes, require_choice("loss", params["loss"], LOSSES)
+    apply, init = _architecture(params["architecture"], params["dataset"], K, params)
     inits = [init(child_seed(child_seed(seed, 0), r)) for r in range(n)]
     net = Network(apply, inits[0], loss=loss, piecewise_linear=True)
     step = authors_step(loss, params["eta"], K)
@@ -89,33 +104,38 @@ def cell_runs(loss: str, architecture: str, dataset: str, split, params: dict, s
                        clip_norm=params["clip_norm"] * params["eta"] / step, seed=child_seed(seed, 1),
                        initial=[np.stack(leaves) for leaves in zip(*inits)])
     samples = net.samples(split.X, split.y)
-    out = []
+    out = {k: [] for k in ("gamma", "gamma_interval", "gamma_Eh2", "gamma_window", "train_loss", "train_accuracy",
+                           "accuracy")}
     for r in range(n):
         w = run.replica(r)
         m = noise_vs_curvature(net, w, split.X, split.y, LAYER, params["batch_size"],
                                top_fraction=params["top_fraction"], n_resamples=params["n_resamples"], n_rotations=2,
                                seed=child_seed(child_seed(seed, 2), r))
+        lam, C_ii, _ = m.measurement.diagonals()
+        # the fit window's systematic: log C_ii on log H_ii is not a straight line
+        window = {str(f): fit_gamma(lam, C_ii, top_count(len(lam), f), n_resamples=100, seed=0).exponent
+                  for f in WINDOWS}
         accuracy = [float(np.mean(np.argmax(np.asarray(apply(w, X)), axis=1) == y))
                     for X, y in ((split.X, split.y), (split.X_test, split.y_test))]
-        lam, C_ii, _ = m.measurement.diagonals()
-        window = {f: fit_gamma(lam, C_ii, top_count(len(lam), f), n_resamples=100, seed=0).exponent
-                  for f in WINDOWS}  # the fit window's systematic: log C_ii on log H_ii is not a straight line
-        out.append(dict(gamma=m.gamma_C, gamma_Eh2=m.gamma_Eh2, gamma_window=window,
-                        train_loss=float(net.loss(w, samples)), train_accuracy=accuracy[0], accuracy=accuracy[1]))
-    return out
+        for key, value in (("gamma", m.gamma_C.exponent), ("gamma_interval", list(m.gamma_C.exponent_interval)),
+                           ("gamma_Eh2", m.gamma_Eh2.exponent), ("gamma_window", window),
+                           ("train_loss", float(net.loss(w, samples))), ("train_accuracy", accuracy[0]),
+                           ("accuracy", accuracy[1])):
+            out[key].append(value)
+    return dict(out, wall_s=time.perf_counter() - start)
 
 
-def _cell_note(cell: str, runs: list[dict], confidence: float) -> str:
-    g, s = (replica_mean([r[k].exponent for r in runs]) for k in ("gamma", "gamma_Eh2"))
-    t = sp_stats.t.ppf(0.5 + confidence / 2, len(runs) - 1) * g.stderr
-    half = np.median([np.ptp(r["gamma"].exponent_interval) / 2 for r in runs])
+def _cell_note(cell: str, res: dict, confidence: float) -> str:
+    g, s = replica_mean(res["gamma"]), replica_mean(res["gamma_Eh2"])
+    t = sp_stats.t.ppf(0.5 + confidence / 2, len(res["gamma"]) - 1) * g.stderr
+    half = np.median([(hi - lo) / 2 for lo, hi in res["gamma_interval"]])
     return (f"{cell}: gamma_C = {g.value:.3f} ± {g.stderr:.3f}, {100 * confidence:g}% interval [{g.value - t:.3f}, "
-            f"{g.value + t:.3f}] (Student-t, {len(runs) - 1} dof); median per-network BCa half-width {half:.3f}; "
-            f"gamma_Eh2 = {s.value:.3f} ± {s.stderr:.3f}; train loss {np.mean([r['train_loss'] for r in runs]):.3g}, "
-            f"train accuracy {min(r['train_accuracy'] for r in runs):.3f} (the least of the networks), test accuracy "
-            f"{np.mean([r['accuracy'] for r in runs]):.3f}; gamma_C fitted over the top "
-            + ", ".join(f"{100 * f:g}%: {np.mean([r['gamma_window'][f] for r in runs]):.3f}" for f in WINDOWS)
-            + " (the fit window's systematic, not in the stderr)")
+            f"{g.value + t:.3f}] (Student-t, {len(res['gamma']) - 1} dof); median per-network BCa half-width "
+            f"{half:.3f}; gamma_Eh2 = {s.value:.3f} ± {s.stderr:.3f}; train loss {np.mean(res['train_loss']):.3g}, "
+            f"train accuracy {min(res['train_accuracy']):.3f} (the least of the networks), test accuracy "
+            f"{np.mean(res['accuracy']):.3f}; gamma_C fitted over the top "
+            + ", ".join(f"{100 * f:g}%: {np.mean([w[str(f)] for w in res['gamma_window']]):.3f}" for f in WINDOWS)
+            + f" (the fit window's systematic, not in the stderr); {res['wall_s']:.0f} s")
 
 
 def _run_grid(params: dict, seed: int) -> CheckResult:
@@ -128,15 +148,16 @@ def _run_grid(params: dict, seed: int) -> CheckResult:
         raise ParameterError(f"n_seeds must be >= 8, got {n}: standard errors are taken across independently trained "
                              "networks, and a 5-standard-error criterion needs >= 7 degrees of freedom (Student-t)")
     low, high = (float(evaluate("curv.noise_curvature", {}, e)) for e in ("gamma_lower", "gamma_upper"))
-    splits = {d: _load(d, params["n_train"], seed) for d in params["datasets"]}
+    cells = list(itertools.product(params["datasets"], params["architectures"], params["losses"]))
+    base = {k: params[k] for k in CELL_KEYS if k in params}
+    grid = [dict(base, loss=loss, architecture=architecture, dataset=dataset, data_seed=seed)
+            for dataset, architecture, loss in cells]
+    results = map_grid("curv.gamma_grid.cell", cell_task, grid, seed=seed)
     cmp, mutants, notes = Comparison([], [], Z), [], []
-    cells = itertools.product(params["datasets"], params["architectures"], params["losses"])
-    for c, (dataset, architecture, loss) in enumerate(cells):
-        start = time.perf_counter()
-        runs = cell_runs(loss, architecture, dataset, splits[dataset], params, child_seed(seed, 1 + c))
+    for (dataset, architecture, loss), res in zip(cells, results):
         cell = f"{loss} {architecture} {dataset}"
-        g = replica_mean([r["gamma"].exponent for r in runs])
-        trained = min(r["train_accuracy"] for r in runs) >= params["min_train_accuracy"]
+        g = replica_mean(res["gamma"])
+        trained = min(res["train_accuracy"]) >= params["min_train_accuracy"]
         cmp = cmp.within(f"gamma_C {cell} in [{low:g},{high:g}]", g, low, high, met=trained,
                          scope=loss in PAPER_LOSSES)
         if loss in PAPER_LOSSES:  # an untrained cell's data judge nothing (a NaN z rejects no mutant)
@@ -144,14 +165,13 @@ def _run_grid(params: dict, seed: int) -> CheckResult:
                         Mutant.judge(f"{cell}: C ∝ H^2, gamma = 2", g.z(2.0) if trained else np.nan)]
         why = [] if trained else [f"a network fits less than {100 * params['min_train_accuracy']:g}% of its training set"]
         why += [] if loss in PAPER_LOSSES else ["not a loss of the paper: reported beside the claim"]
-        notes.append(_cell_note(cell, runs, 0.95) + f"; {time.perf_counter() - start:.0f} s"
-                     + (f"; not judged: {'; '.join(why)}" if why else ""))
+        notes.append(_cell_note(cell, res, 0.95) + (f"; not judged: {'; '.join(why)}" if why else ""))
     notes.append(f"protocol: SGD eta = {params['eta']:g} on the authors' losses (step 2 eta/K on l = 1/2|.|^2 for the "
                  f"MSE losses), B = {params['batch_size']} without replacement, {params['n_steps']} steps, cosine "
                  f"schedule, gradient norm clipped at {params['clip_norm']:g}; P = {params['n_train']}, hidden width "
                  f"{params['hidden']}, CNN channels {params['channels']}; gamma of layer W_2 over the top "
                  f"{100 * params['top_fraction']:g}% of H's directions; "
-                 f"{', '.join(s.description for s in splits.values())}")
+                 f"{', '.join(_load(d, params['n_train'], seed).description for d in params['datasets'])}")
     return comparison_result(
         "curv.gamma_grid", params, seed, Comparison(cmp.rows, mutants, Z),
         f"criterion rows: gamma in [{low:g},{high:g}] against the nearer bound, beyond {Z:g} stderr, judged in the "
