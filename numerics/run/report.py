@@ -22,6 +22,7 @@ import base64
 import html
 import math
 import re
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Protocol
@@ -133,7 +134,8 @@ def generic_figure(result: CheckResult, directory: Path, z: float = 5.0) -> Path
     ax_z.set(ylabel="z = (measured − predicted)/stderr", title="z per row against the verdict's rule"
              + ("\nhatched: one-sided criterion rows (a bound)" if set(kinds) - {"agree", "approx"} else ""))
     if len(rows) <= 16:
-        ax_z.set_xticks(np.arange(len(rows)), [r.quantity for r in rows], rotation=60, ha="right", fontsize=7)
+        ax_z.set_xticks(np.arange(len(rows)), [textwrap.shorten(r.quantity, 48, placeholder="…") for r in rows],
+                        rotation=60, ha="right", fontsize=7)
     else:
         ax_z.set_xlabel("row")
     rows = [r for r in rows if r.rule in ("agree", "approx")]  # a criterion row's 'predicted' is a bound
@@ -154,6 +156,11 @@ def generic_figure(result: CheckResult, directory: Path, z: float = 5.0) -> Path
     fig.suptitle(f"{result.check}: {result.verdict}")
     if scale == "linear":
         ax_m.ticklabel_format(style="sci", scilimits=(-3, 4))
+    if not rows:  # criterion rows only: their 'predicted' is a bound, drawn on the left
+        ax_m.text(0.5, 0.5, "no row claims agreement:\ncriterion rows only (left)", ha="center", va="center",
+                  transform=ax_m.transAxes, color="0.4")
+        ax_m.set_xticks([])
+        ax_m.set_yticks([])
     path = directory / f"{_file_stem(result.check)}.png"
     fig.savefig(path, dpi=110)
     return path
