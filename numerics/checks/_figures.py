@@ -333,7 +333,7 @@ def network_phases(result, directory):
     """The (α, T) phase diagram of the network as two heat maps — log₁₀ of the relative weight change and the
     test error, cells where some network was not trained left blank — with the line where the change reaches the T_c
     criterion in every α row; and T_c against P on log–log axes with the fitted power law and, beside it, the
-    perceptron's derived slopes (not a prediction for the network). From the notes."""
+    perceptron's derived slopes (the check's mutants: no prediction for the network). From the notes."""
     cells = {}
     for note in result.notes:
         m = re.match(rf"phase alpha=({_FLOAT}) T=({_FLOAT}): relative change (\S+) ± \S+, test error (\S+) ± .*"
@@ -378,7 +378,7 @@ def network_phases(result, directory):
                     label=f"fit: a = {row.measured:.3f} ± {row.stderr:.3f}")
         for chi, style in ((0.0, ":"), (1.0, "-.")):
             ax.plot(P, centre[1] * (P / centre[0]) ** (-1 / (1 + chi)), "k" + style, lw=1,
-                    label=f"perceptron, derived a = 1/(1+χ), χ = {chi:g} (beside; not a prediction)")
+                    label=f"perceptron, derived a = 1/(1+χ), χ = {chi:g} (a mutant here)")
     ax.set(xscale="log", yscale="log", xlabel="P (training set size)", ylabel="T_c", title="T_c against P")
     if m:
         from matplotlib.ticker import NullLocator
