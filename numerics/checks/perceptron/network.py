@@ -246,8 +246,8 @@ def _run_network_phases(params: dict, seed: int):
         + f"; a = {a:.3f} ± {a_err:.3f}, 95% CI [{-fit.exponent_interval[1]:.3f}, {-fit.exponent_interval[0]:.3f}] "
         f"(weighted log-log fit, t-based, {len(sizes) - 2} dof); "
         + ", ".join(f"{r['wall_s']:.0f}" for r in found) + " s of training per P",
-        f"perceptron beside (derived, perceptron.temperature_scaling; not a prediction for this network: digits "
-        f"have no single boundary exponent chi): a = 1/(1+chi) = {perceptron_a[0.0]:g} (chi=0), "
+        f"the perceptron's derived exponents (perceptron.temperature_scaling; carried over as mutants, no prediction "
+        f"for this network: digits have no single boundary exponent chi): a = 1/(1+chi) = {perceptron_a[0.0]:g} (chi=0), "
         f"{perceptron_a[1.0]:g} (chi=1); T-exponent delta of the weight change {perceptron_delta:g}",
         _delta_note(lazy, temps, rows[-1]),
         f"noise vs step, lazy alpha={lazy:g}, eta = {eta_high:g}: relative change {sgd_c:.4g} ± {sgd_e:.2g} with SGD "
