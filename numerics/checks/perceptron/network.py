@@ -21,7 +21,10 @@ O(1/α)), α ≪ 1 feature learning.
 T_c(P) as for ``perceptron.crossover_temperature`` (:func:`numerics.models.perceptron.crossover_temperature`):
 where the mean relative weight change over the networks crosses ``target``, at the lazy α ``alpha_c``, common
 random numbers at every T (the same initialisations and minibatch draws), a weighted power law over P
-(:func:`~numerics.models.perceptron.fit_crossovers`). The perceptron's level, the initialisation scale (target 1),
+(:func:`~numerics.models.perceptron.fit_crossovers`) on each of ``n_draws`` independent draws of the nested
+training sets; a is the mean over the draws with its standard error across them (Student-t, n_draws − 1 dof), so
+that the draw of the data — which one fit's standard error leaves out and which correlates neighbouring P — is
+in it. The perceptron's level, the initialisation scale (target 1),
 lies where SGD no longer fits the training set here (η ≈ 0.4), so the check's level is 0.2, and a is the exponent
 at that level: the law ‖w − w₀‖/‖w₀‖ ∝ T^δ P^γ, under which a = γ/δ would not depend on the level, is not separable
 at these sizes (the local δ falls with P), and a rises as the level falls (README: measured at 0.1 and 0.2).
@@ -34,7 +37,8 @@ the perceptron's derived a = 1/(1+χ) (``perceptron.temperature_scaling``) at χ
 network — digits have no single boundary exponent χ, so the derived exponent is no prediction here, but it is the
 nearest closed form a theorist could take for one.
 
-Seeds: the data by ``seed``; a training point (α, T, P) by its task seed s (:func:`numerics.engine.grid.map_grid`,
+Seeds: the data by ``seed`` (the phase diagram and the first draw of the T_c search; draw d ≥ 1 by the integer
+SeedSequence([seed, d]) gives); a training point (α, T, P) by its task seed s (:func:`numerics.engine.grid.map_grid`,
 the seeds a sweep gives its tasks), whose child 0 draws network r's initialisation (its child r) and child 1 the
 minibatches (replica r of :func:`~numerics.models.network.run_replicas`).
 """
@@ -52,7 +56,7 @@ from numerics.engine.grid import map_grid
 from numerics.engine.rng import child_seed
 from numerics.errors import DivergenceError, ParameterError, require_int_in_range, require_positive
 from numerics.models.perceptron import crossover_temperature, crossovers_of, fit_crossovers
-from numerics.stats import power_law_fit
+from numerics.stats import power_law_fit, replica_mean
 from numerics.verify import Check, Comparison, Mutant, comparison_result, register_check
 from numerics.verify.predict import evaluate
 
@@ -145,6 +149,7 @@ def _validate(params: dict, alphas: list, temps: list, sizes: list) -> None:
                              f"n_test = {params['n_test']}), got {sizes}")
     require_positive("target", params["target"])
     require_positive("T0", params["T0"])
+    require_int_in_range("n_draws", params["n_draws"], 3)
 
 
 def _mean(values) -> tuple[float, float, int]:
@@ -227,13 +232,20 @@ def _run_network_phases(params: dict, seed: int):
     mutants.append(Mutant.judge(f"SGD noise does not matter: gradient descent at the same step eta = {eta_high:g} "
                                 "moves the lazy network's weights as much", (sgd_c - gd_c) / np.hypot(sgd_e, gd_e)))
     target, alpha_c = params["target"], params["alpha_c"]
+    # T_c(P) on n_draws independent draws of the nested training sets: a's stderr across draws contains the
+    # data draw, which correlates neighbouring P within one draw and which a single fit's stderr leaves out
+    draws = [seed] + [int(np.random.SeedSequence([seed, d]).generate_state(1)[0]) for d in range(1, params["n_draws"])]
     found = map_grid("perceptron.network.Tc", crossover_point,
-                     [dict(base, n_train=P, alpha=alpha_c, target=target, T0=params["T0"]) for P in sizes],
-                     seed=seed * 1000 + 1)
-    fit = fit_crossovers(sizes, crossovers_of(found, "T_c"))
-    a, a_err = -fit.exponent, fit.exponent_stderr
+                     [dict(base, data_seed=s, n_train=P, alpha=alpha_c, target=target, T0=params["T0"])
+                      for s in draws for P in sizes], seed=seed * 1000 + 1)
+    per_draw = [found[d * len(sizes):(d + 1) * len(sizes)] for d in range(len(draws))]
+    fits = [fit_crossovers(sizes, crossovers_of(f, "T_c")) for f in per_draw]
+    a_draws = replica_mean([-f.exponent for f in fits])
+    a, a_err = a_draws.value, a_draws.stderr
     cmp = cmp.require("T_c exponent a (T_c ∝ P^-a)", a, a_err, 0.0, "above")
     mutants.append(Mutant.judge("T_c independent of P (a = 0)", a / a_err))
+    log_tc = replica_mean(np.log([[r["T_c"] for r in f] for f in per_draw]))  # per P, across the draws
+    t_a = sp_stats.t.ppf(0.975, len(draws) - 1) * a_err
     perceptron_a = {chi: float(evaluate("perceptron.temperature_scaling", {"chi": chi}, "exponent_a"))
                     for chi in (0.0, 1.0)}
     mutants += [Mutant.judge(f"the perceptron's exponent at chi = {chi:g} carried over: a = 1/(1+chi) = {pa:g}",
@@ -241,11 +253,14 @@ def _run_network_phases(params: dict, seed: int):
     perceptron_delta = float(evaluate("perceptron.temperature_scaling", {"chi": 0.0}, "exponent_delta_norm"))
     notes = [
         f"T_c(P) where the mean relative change ||w - w0||/||w0|| = {target:g}, alpha = {alpha_c:g}: P = "
-        + ", ".join(map(str, sizes)) + "; T_c = " + ", ".join(f"{r['T_c']:.4g}" for r in found)
-        + "; log stderr = " + ", ".join(f"{r['log_stderr']:.3f}" for r in found)
-        + f"; a = {a:.3f} ± {a_err:.3f}, 95% CI [{-fit.exponent_interval[1]:.3f}, {-fit.exponent_interval[0]:.3f}] "
-        f"(weighted log-log fit, t-based, {len(sizes) - 2} dof); "
-        + ", ".join(f"{r['wall_s']:.0f}" for r in found) + " s of training per P",
+        + ", ".join(map(str, sizes)) + "; T_c = " + ", ".join(f"{t:.4g}" for t in np.exp(log_tc.value))
+        + "; log stderr = " + ", ".join(f"{e:.3f}" for e in log_tc.stderr)
+        + f" (geometric means over {len(draws)} draws of the training sets, stderr across draws); a = {a:.3f} ± "
+        f"{a_err:.3f}, 95% interval [{a - t_a:.3f}, {a + t_a:.3f}] (mean over the draws, Student-t, "
+        f"{len(draws) - 1} dof)",
+        "per draw: a = " + ", ".join(f"{-f.exponent:.3f} ± {f.exponent_stderr:.3f}" for f in fits)
+        + f" (weighted log-log fits, {len(sizes) - 2} dof each: the spread of a across draws against the fits' own "
+        f"stderr); {sum(r['wall_s'] for r in found):.0f} s of training",
         f"the perceptron's derived exponents (perceptron.temperature_scaling; carried over as mutants, no prediction "
         f"for this network: digits have no single boundary exponent chi): a = 1/(1+chi) = {perceptron_a[0.0]:g} (chi=0), "
         f"{perceptron_a[1.0]:g} (chi=1); T-exponent delta of the weight change {perceptron_delta:g}",
@@ -265,9 +280,10 @@ def _run_network_phases(params: dict, seed: int):
         "perceptron.network_phases", params, seed, Comparison(cmp.rows, mutants, Z),
         f"criterion rows, beyond {Z:g} stderr: the lazy network's relative weight change grows with T (stderr of "
         f"the difference of two means over {R} independently trained networks each); the T_c exponent a > 0 "
-        f"(stderr of the weighted log-log fit, t-based, {len(sizes) - 2} dof: under a = 0 an excess of {Z:g} stderr "
-        f"has one-sided probability {sp_stats.t.sf(Z, len(sizes) - 2):.1g}). Mutants: equal change at both T; GD at "
-        f"the same step as SGD; a = 0; the perceptron's a = 1/(1+chi) at chi = 0, 1",
+        f"(stderr of the mean a over {len(draws)} independent draws of the training sets, {len(draws) - 1} dof: "
+        f"under a = 0 an excess of {Z:g} stderr has one-sided probability "
+        f"{sp_stats.t.sf(Z, len(draws) - 1):.1g}). Mutants: equal change at both T; GD at the same step as SGD; "
+        f"a = 0; the perceptron's a = 1/(1+chi) at chi = 0, 1",
         notes)
 
 
@@ -284,9 +300,9 @@ register_check(Check(
     extra="network",
     quick=dict(n_train=256, n_test=300, hidden=32, depth=2, batch_size=4, n_seeds=8, max_steps=20000,
                alphas=(0.01, 0.1, 1.0, 10.0, 100.0, 1000.0), temperatures=(0.001, 0.003, 0.01, 0.03, 0.1),
-               sizes=(64, 128, 256, 512, 1024), alpha_c=1000.0, target=0.2, T0=0.02),
+               sizes=(64, 128, 256, 512, 1024), n_draws=5, alpha_c=1000.0, target=0.2, T0=0.02),
     full=dict(n_train=512, n_test=300, hidden=64, depth=3, batch_size=4, n_seeds=16, max_steps=50000,
               alphas=tuple(float(4.0 ** k) for k in range(-4, 6)),
               temperatures=tuple(float(x) for x in np.geomspace(3e-4, 0.1, 11)),
-              sizes=(48, 96, 192, 384, 768, 1472), alpha_c=4096.0, target=0.2, T0=0.02),
+              sizes=(48, 96, 192, 384, 768, 1472), n_draws=5, alpha_c=4096.0, target=0.2, T0=0.02),
 ))

@@ -45,7 +45,7 @@ def test_the_task_refuses_bad_parameters():
     check = get_check("perceptron.network_phases")
     for bad, match in [(dict(temperatures=(0.1, 0.01)), "increasing"), (dict(alphas=()), "alphas"),
                        (dict(depth=0), "depth"), (dict(sizes=(64, 640, 1600)), "sizes must lie"),
-                       (dict(target=0.0), "target"), (dict(T0=-1.0), "T0")]:
+                       (dict(target=0.0), "target"), (dict(T0=-1.0), "T0"), (dict(n_draws=2), "n_draws")]:
         with pytest.raises(ParameterError, match=match):  # refused before any training
             check(**bad)
 
