@@ -243,7 +243,8 @@ def crossover_temperature(run_at, target: float = 1.0, T0: float = 0.1, key: str
     initialisation scale, the T_c criterion of ``perceptron.temperature_scaling``).
 
     ``run_at(T) -> train result``. Secant steps on (log T, log m) from T0 until two evaluations bracket the
-    target, then one evaluation at the interpolated crossing (unless one is within 5% already). T_c: where
+    target — a step of a factor 1.25 towards it where the nearest evaluation lies within two of its standard errors
+    of the target, where the secant's slope is noise —, then one evaluation at the interpolated crossing (unless one is within 5% already). T_c: where
     the weighted straight line log m = c + s (log T − x̄) through the evaluations within a factor 4 of the
     crossing (at least two temperatures) meets log target (weights: the replica standard errors of log m, taken as exact), with the
     delta-method standard error var(log T_c) = [var c + (log target − c)² var s / s²] / s².
@@ -267,9 +268,13 @@ def crossover_temperature(run_at, target: float = 1.0, T0: float = 0.1, key: str
     while (T_guess := interpolated()) is None:
         if len(evals) >= max_evals:
             raise ParameterError(f"T_c not bracketed after {max_evals} evaluations {evals}; adjust T0")
-        (t1, m1, _), (t2, m2, _) = sorted(evals, key=lambda e: abs(np.log(e[1] / target)))[:2]
+        (t1, m1, e1), (t2, m2, _) = sorted(evals, key=lambda e: abs(np.log(e[1] / target)))[:2]
+        gap = np.log(target / m1)
+        if abs(gap) < 2 * e1 / m1:  # within the noise a secant crawls (even back to a temperature already run)
+            measure(t1 * np.exp(np.sign(gap) * np.log(1.25)))
+            continue
         slope = max(np.log(m2 / m1) / np.log(t2 / t1) if m1 != m2 else 1.0, 0.2)  # no wild jump when flat
-        measure(t1 * np.exp(np.clip(1.1 * np.log(target / m1) / slope, -np.log(8), np.log(8))))  # lands across
+        measure(t1 * np.exp(np.clip(1.1 * gap / slope, -np.log(8), np.log(8))))  # lands across
     if min(abs(np.log(e[1] / target)) for e in evals) > 0.05:
         measure(T_guess)
     by_distance = sorted(evals, key=lambda e: abs(np.log(e[0] / T_guess)))

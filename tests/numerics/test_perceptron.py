@@ -110,3 +110,16 @@ def test_crossover_temperature_when_the_first_evaluation_lands_on_the_crossing()
     rng = np.random.default_rng(3)
     c = crossover_temperature(_fake_run(0.3, 1.0, rng), T0=0.3 * (1 + 1e-3))
     assert np.isfinite(c.value) and np.isfinite(c.log_stderr) and abs(np.log(c.value / 0.3)) < 5 * c.log_stderr + 0.01
+
+
+def test_crossover_temperature_does_not_crawl_inside_the_noise():
+    """A mean just under the target over a range of T (within its standard error): the secant would step by
+    5·10⁻⁵ and then back to a temperature already run (common random numbers: the same value again), never
+    bracketing; a step of a factor 1.25 crosses, and no temperature is run twice."""
+    def run_at(T):
+        m = 0.1 if T < 0.03 else 0.19999 if T < 0.0405 else 0.25
+        return {"relative_change": (m * (1 + 0.05 * np.array([-1.0, 0.0, 1.0]))).tolist()}
+
+    c = crossover_temperature(run_at, target=0.2, T0=0.02)
+    temps = [e[0] for e in c.evaluations]
+    assert len(set(temps)) == len(temps) <= 8 and max(temps) >= 0.0405 and 0.03 <= c.value <= 0.06
