@@ -8,7 +8,8 @@ import numbers
 from derivations.errors import NotNormalisableError, ParameterError, SgdNoiseError, UnknownNameError
 
 __all__ = ["SgdNoiseError", "ParameterError", "UnknownNameError", "NotNormalisableError", "DivergenceError",
-           "UnstableLearningRateError", "require_positive", "require_int_in_range", "require_choice"]
+           "UnstableLearningRateError", "require_positive", "require_int_in_range", "require_choice",
+           "require_known", "require_independent_runs"]
 
 
 class DivergenceError(SgdNoiseError, FloatingPointError):
@@ -55,3 +56,23 @@ def require_choice(name: str, value: str, choices) -> str:
     if value not in choices:
         raise ParameterError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return value
+
+
+def require_known(what: str, params, known) -> None:
+    """ParameterError naming the keys of ``params`` that are not in ``known`` (a task's or a model's parameters)."""
+    unknown = set(params) - set(known)
+    if unknown:
+        raise ParameterError(f"unknown {what} parameters {sorted(unknown)}; known: {sorted(known)}")
+
+
+MIN_INDEPENDENT_RUNS = 8  # a criterion of 5 standard errors on a Student-t standard error needs >= 7 dof
+
+
+def require_independent_runs(name: str, n) -> int:
+    """``n`` independently trained networks (or runs) across which a check takes its standard errors, at least
+    ``MIN_INDEPENDENT_RUNS``."""
+    if n < MIN_INDEPENDENT_RUNS:
+        raise ParameterError(f"{name} must be >= {MIN_INDEPENDENT_RUNS}, got {n}: standard errors are taken across "
+                             "independently trained networks, and a 5-standard-error criterion needs >= "
+                             f"{MIN_INDEPENDENT_RUNS - 1} degrees of freedom (Student-t)")
+    return int(n)

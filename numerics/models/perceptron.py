@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from numerics.engine.data import Dataset
-from numerics.errors import ParameterError, require_choice, require_int_in_range, require_positive
+from numerics.errors import ParameterError, require_choice, require_int_in_range, require_known, require_positive
 from numerics.engine.hinge_kernel import train_to_zero_loss
 from numerics.engine.rng import as_generator, child_seed
 from numerics.stats import PowerLawFit, power_law_fit
@@ -189,9 +189,7 @@ def train(params: dict, seed: int) -> dict:
     ``test_error``; for synthetic data also ``w1`` and ``wperp`` (‖w_⊥‖); and ``temperature`` = η/B.
     """
     p = {**TRAIN_DEFAULTS, **params}
-    unknown = set(params) - set(TRAIN_DEFAULTS)
-    if unknown:
-        raise ParameterError(f"unknown train parameters {sorted(unknown)}; known: {sorted(TRAIN_DEFAULTS)}")
+    require_known("train", params, TRAIN_DEFAULTS)
     require_choice("data", p["data"], DATA_KINDS)
     P, R = (require_int_in_range(k, p[k], 1) for k in ("n_samples", "n_replicas"))
     B = require_int_in_range("batch_size", p["batch_size"], 1, P)

@@ -18,7 +18,7 @@ from numerics.errors import DivergenceError, ParameterError  # noqa: E402
 from numerics.models.mlp import LOSSES, MLP  # noqa: E402
 from numerics.models.network import (  # noqa: E402
     Network, gradient_covariance, layer_hessian, measure_layer, per_sample_gradients, per_sample_hessian_moments,
-    relu_cnn, relu_cnn_params, relu_mlp, relu_mlp_params, run_replicas,
+    relu_cnn, relu_cnn_params, relu_mlp, relu_mlp_params, run_replicas, stack_replicas,
 )
 from numerics.engine.data import Dataset  # noqa: E402
 from numerics.engine.minibatches import MinibatchSampler  # noqa: E402
@@ -261,3 +261,12 @@ def test_divergence_and_bad_input_raise():
         net.samples(X, y + 10)
     with pytest.raises(ParameterError, match="unknown leaves"):
         Network(relu_mlp, net.params, layers={"a": ("[7]",)})
+
+
+def test_accuracy_is_the_numpy_mlps_and_stacked_replicas_are_their_leaves_on_a_new_axis():
+    model, w, net, X, y = _problem("ce")
+    assert net.accuracy(net.params, net.samples(X, y)) == pytest.approx(model.accuracy(w, X, y), abs=1e-15)
+    trees = [relu_mlp_params(WIDTHS, s) for s in range(3)]
+    stacked = stack_replicas(trees)
+    assert [a.shape for a in stacked] == [(3,) + a.shape for a in trees[0]]
+    assert all(np.array_equal(stacked[k][r], trees[r][k]) for r in range(3) for k in range(len(trees[0])))

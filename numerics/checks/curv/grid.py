@@ -11,9 +11,9 @@ clip_norm=...)``); He-normal initialisation, no biases, drawn independently for 
 our ℓ = ½‖·‖² is K/2 times theirs (``nn.MSELoss`` averages over the K classes), so their trajectory is our step
 2η/K (:func:`~numerics.checks.curv.mlp.authors_step`) with our clipping norm 5·K/2 (clip(s g, c) = s·clip(g, c/s)).
 Losses: cross-entropy and MSE on softmax outputs (the paper's), linear MSE (beyond the paper's losses: whether the
-claim's "across loss functions" extends to it; its rows are reported beside the claim, with their z against the band,
-and are no part of the verdict, as in ``curv.noise_curvature``). Architectures: ReLU MLPs with two (``mlp2``) and three (``mlp3``)
-hidden layers of ``hidden`` units, and a CNN (``cnn``: two 3-wide convolutions of ``channels`` channels and a
+claim's "across loss functions" extends to it; its rows are reported beside the claim, with their z against the
+band, and are no part of the verdict, as in ``curv.noise_curvature``). Architectures: ReLU MLPs with two
+(``mlp2``) and three (``mlp3``) hidden layers of ``hidden`` units, and a CNN (``cnn``: two 3-wide convolutions of ``channels`` channels and a
 dense read-out, :func:`~numerics.models.network.relu_cnn`; 2-D on the 8×8 digits, 1-D on the 40-sample MNIST-1D
 signals), all without biases; W₂ is the second convolution's kernel in the CNN. Data sets: digits and MNIST-1D
 (:mod:`numerics.data`), ``n_train`` samples.
@@ -46,7 +46,7 @@ from numerics.checks import _figures
 from numerics.checks.curv.mlp import PAPER_LOSSES, authors_step
 from numerics.engine.grid import map_grid
 from numerics.engine.rng import child_seed
-from numerics.errors import ParameterError, require_choice
+from numerics.errors import ParameterError, require_choice, require_independent_runs, require_known
 from numerics.models.mlp import LOSSES
 from numerics.models.noise_curvature import fit_gamma, top_count
 from numerics.stats import replica_mean
@@ -87,11 +87,9 @@ def cell_task(params: dict, seed) -> dict:
     numbers, as a sweep stores them): ``gamma`` (γ of C) with ``gamma_interval`` (its BCa interval over
     directions), ``gamma_Eh2`` (of E_p[h_p²]), ``gamma_window`` ({top fraction: γ of C} for ``WINDOWS``),
     ``train_loss``, ``train_accuracy``, ``accuracy`` (test); and ``wall_s``."""
-    from numerics.models.network import Network, noise_vs_curvature, run_replicas
+    from numerics.models.network import Network, noise_vs_curvature, run_replicas, stack_replicas
 
-    unknown = set(params) - set(CELL_KEYS)
-    if unknown:
-        raise ParameterError(f"unknown gamma-grid cell parameters {sorted(unknown)}; known: {list(CELL_KEYS)}")
+    require_known("gamma-grid cell", params, CELL_KEYS)
     start = time.perf_counter()
     split = _load(params["dataset"], params["n_train"], params["data_seed"])
     n, K, loss = params["n_seeds"], split.n_classes, require_choice("loss", params["loss"], LOSSES)
@@ -102,8 +100,8 @@ def cell_task(params: dict, seed) -> dict:
     run = run_replicas(net, split.X, split.y, eta=step, batch_size=params["batch_size"], n_steps=params["n_steps"],
                        n_replicas=n, sampling="without_replacement", schedule="cosine",
                        clip_norm=params["clip_norm"] * params["eta"] / step, seed=child_seed(seed, 1),
-                       initial=[np.stack(leaves) for leaves in zip(*inits)])
-    samples = net.samples(split.X, split.y)
+                       initial=stack_replicas(inits))
+    samples, test = net.samples(split.X, split.y), net.samples(split.X_test, split.y_test)
     out = {k: [] for k in ("gamma", "gamma_interval", "gamma_Eh2", "gamma_window", "train_loss", "train_accuracy",
                            "accuracy")}
     for r in range(n):
@@ -115,12 +113,10 @@ def cell_task(params: dict, seed) -> dict:
         # the fit window's systematic: log C_ii on log H_ii is not a straight line
         window = {str(f): fit_gamma(lam, C_ii, top_count(len(lam), f), n_resamples=100, seed=0).exponent
                   for f in WINDOWS}
-        accuracy = [float(np.mean(np.argmax(np.asarray(apply(w, X)), axis=1) == y))
-                    for X, y in ((split.X, split.y), (split.X_test, split.y_test))]
         for key, value in (("gamma", m.gamma_C.exponent), ("gamma_interval", list(m.gamma_C.exponent_interval)),
                            ("gamma_Eh2", m.gamma_Eh2.exponent), ("gamma_window", window),
-                           ("train_loss", float(net.loss(w, samples))), ("train_accuracy", accuracy[0]),
-                           ("accuracy", accuracy[1])):
+                           ("train_loss", float(net.loss(w, samples))), ("train_accuracy", net.accuracy(w, samples)),
+                           ("accuracy", net.accuracy(w, test))):
             out[key].append(value)
     return dict(out, wall_s=time.perf_counter() - start)
 
@@ -139,14 +135,11 @@ def _cell_note(cell: str, res: dict, confidence: float) -> str:
 
 
 def _run_grid(params: dict, seed: int) -> CheckResult:
-    n = params["n_seeds"]
+    n = require_independent_runs("n_seeds", params["n_seeds"])
     for loss in params["losses"]:
         require_choice("loss", loss, LOSSES)
     if not 0 <= params["min_train_accuracy"] <= 1:
         raise ParameterError(f"min_train_accuracy is a fraction in [0, 1], got {params['min_train_accuracy']!r}")
-    if n < 8:
-        raise ParameterError(f"n_seeds must be >= 8, got {n}: standard errors are taken across independently trained "
-                             "networks, and a 5-standard-error criterion needs >= 7 degrees of freedom (Student-t)")
     low, high = (float(evaluate("curv.noise_curvature", {}, e)) for e in ("gamma_lower", "gamma_upper"))
     cells = list(itertools.product(params["datasets"], params["architectures"], params["losses"]))
     base = {k: params[k] for k in CELL_KEYS if k in params}

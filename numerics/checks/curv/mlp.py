@@ -18,7 +18,7 @@ from derivations.conventions import Z_THRESHOLD as Z
 from numerics.verify import Check, CheckResult, Comparison, Mutant, comparison_result, register_check
 from numerics.checks import _figures
 from numerics.verify.predict import evaluate
-from numerics.errors import ParameterError
+from numerics.errors import ParameterError, require_independent_runs
 from numerics.models.mlp import MLP, load_digits_data, train_sgd
 from numerics.models.noise_curvature import (
     NoiseCurvature, antisymmetric_fraction, fit_gamma, least_squares_dual_weight, measure_layer, rank_one_family,
@@ -176,10 +176,7 @@ def _run_digits(params: dict, seed: int) -> CheckResult:
     (Student-t, n_seeds − 1 dof). For each loss of the paper: γ_C against γ of the registered C = σ_w²/(2B)·E_p[h_p²]
     (per-network differences), γ_C within the registered bounds [γ_lower, γ_upper], d = err(C, H) − err(C, E_p[h_p²])
     > 0 one-sided; for every loss γ of E_p[h_p²] within the bounds. Mutants are judged on γ_C and ρ."""
-    n = params["n_seeds"]
-    if n < 8:
-        raise ParameterError(f"n_seeds must be >= 8, got {n}: standard errors are taken across independently trained "
-                             "networks, and a 5-standard-error criterion needs >= 7 degrees of freedom (Student-t)")
+    n = require_independent_runs("n_seeds", params["n_seeds"])
     K = params["n_classes"]
     runs = {loss: [digits_run(loss, dict(params, eta=authors_step(loss, params["eta"], K)), child_seed(seed, 1000 * j + k))
                    for k in range(n)] for j, loss in enumerate(params["losses"])}

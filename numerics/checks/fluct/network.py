@@ -43,7 +43,7 @@ from scipy import stats as sp_stats
 from derivations.conventions import Z_THRESHOLD as Z
 from numerics.checks import _figures
 from numerics.engine.rng import child_seed
-from numerics.errors import ParameterError, require_choice
+from numerics.errors import ParameterError, require_choice, require_independent_runs
 from numerics.stats import replica_mean
 from numerics.verify import Check, CheckResult, Comparison, Mutant, comparison_result, register_check
 from numerics.verify.predict import evaluate
@@ -66,7 +66,7 @@ def train_windows(split, params: dict, seed):
     """``n_replicas`` independently initialised ReLU MLPs (widths (d, hidden, hidden, K), no biases) trained by
     SGD on ``split`` for ``burn_in`` steps, then a recorded window of ``window`` steps (module docstring).
     Returns (network, the window's run: trajectory (R, records, n_params) from the end of the burn-in)."""
-    from numerics.models.network import Network, relu_mlp, relu_mlp_params, run_replicas
+    from numerics.models.network import Network, relu_mlp, relu_mlp_params, run_replicas, stack_replicas
 
     R = params["n_replicas"]
     widths = (split.n_features, params["hidden"], params["hidden"], split.n_classes)
@@ -74,7 +74,7 @@ def train_windows(split, params: dict, seed):
     net = Network(relu_mlp, inits[0], loss=params["loss"], piecewise_linear=True)
     sgd = dict(eta=params["eta"], batch_size=params["batch_size"], n_replicas=R, sampling="with_replacement")
     burn = run_replicas(net, split.X, split.y, n_steps=params["burn_in"], seed=child_seed(seed, 2),
-                        initial=[np.stack(leaves) for leaves in zip(*inits)], **sgd)
+                        initial=stack_replicas(inits), **sgd)
     window = run_replicas(net, split.X, split.y, n_steps=params["window"], seed=child_seed(seed, 3),
                           initial=burn.params, record_every=params["record_every"], **sgd)
     return net, window
@@ -82,9 +82,8 @@ def train_windows(split, params: dict, seed):
 
 def _accuracy(net, run, X, y) -> float:
     """Mean over the replicas of the final networks' accuracy on (X, y)."""
-    R = run.trajectory.shape[0]
-    return float(np.mean([np.mean(np.argmax(np.asarray(net.apply(run.replica(r), X)), axis=1) == y)
-                          for r in range(R)]))
+    samples = net.samples(X, y)
+    return float(np.mean([net.accuracy(run.replica(r), samples) for r in range(run.trajectory.shape[0])]))
 
 
 def _numbers(values) -> str:
@@ -94,10 +93,7 @@ def _numbers(values) -> str:
 def _run_ivfr_network(params: dict, seed: int) -> CheckResult:
     from numerics.models.network import variance_flatness
 
-    R = params["n_replicas"]
-    if R < 8:
-        raise ParameterError(f"n_replicas must be >= 8, got {R}: standard errors are taken across independently "
-                             "trained networks, and a 5-standard-error criterion needs >= 7 degrees of freedom")
+    R = require_independent_runs("n_replicas", params["n_replicas"])
     if not 0 < params["max_drift_fraction"] < 1:
         raise ParameterError(f"max_drift_fraction must lie in (0, 1), got {params['max_drift_fraction']!r}")
     psi_equilibrium = float(evaluate("fluct.ivfr", {}, "psi_equilibrium"))

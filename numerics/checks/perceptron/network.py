@@ -7,8 +7,8 @@ of B drawn without replacement at temperature T = η/B, each network trained unt
 zero — every margin α(f − f₀)y ≥ 1 — or ``max_steps`` (``run_replicas(until_fitted=True)``). Where it differs
 from their code: a standard-parametrisation network with He-normal weights in float64 (theirs: mean-field, N(0, 1)
 weights divided by √fan-in and the output by the width h, float32) and T = η/B (theirs, ``temp = dt/(bs·h)``,
-also divides by the width), so α and T here are not on the paper's scales. A network that reached the cap is not trained: its point is left out and
-counted. Network: a ReLU MLP of ``depth`` hidden layers of ``hidden`` units, one output, no biases, He-normal
+also divides by the width), so α and T here are not on the paper's scales. A network that reached the cap is not
+trained: its point is left out and counted. Network: a ReLU MLP of ``depth`` hidden layers of ``hidden`` units, one output, no biases, He-normal
 initialisation (:func:`~numerics.models.network.relu_mlp_params`). Data: scikit-learn digits, parity labels
 y = +1 (even digit) / −1 (odd), pixels standardised (:func:`numerics.data.digits`), nested training sets of P
 images drawn by the check's seed and one test set of ``n_test`` images.
@@ -54,7 +54,9 @@ from derivations.conventions import Z_THRESHOLD as Z
 from numerics.checks import _figures
 from numerics.engine.grid import map_grid
 from numerics.engine.rng import child_seed
-from numerics.errors import DivergenceError, ParameterError, require_int_in_range, require_positive
+from numerics.errors import (
+    DivergenceError, ParameterError, require_independent_runs, require_int_in_range, require_known, require_positive,
+)
 from numerics.models.perceptron import crossover_temperature, crossovers_of, fit_crossovers
 from numerics.stats import power_law_fit, replica_mean
 from numerics.verify import Check, Comparison, Mutant, comparison_result, register_check
@@ -75,14 +77,12 @@ def parity_split(n_train: int, n_test: int, seed):
 
 def train_point(params: dict, seed) -> dict:
     """Sweep task: ``n_seeds`` networks at one (α, T, P), each from its own initialisation, trained by SGD at
-    T = η/B (B = P: gradient descent at step η) until every training margin is met or ``max_steps`` (module docstring). Returns per-network lists
-    ``relative_change`` (‖w − w₀‖/‖w₀‖), ``test_error``, ``t_star`` (η × steps), NaN for a network that hit the cap,
-    ``fitted`` (bools), ``diverged`` (SGD diverged: nothing trained) and ``wall_s`` (the training's wall time)."""
-    from numerics.models.network import Network, relu_mlp, relu_mlp_params, run_replicas
+    T = η/B (B = P: gradient descent at step η) until every training margin is met or ``max_steps`` (module
+    docstring). Returns per-network lists ``relative_change`` (‖w − w₀‖/‖w₀‖), ``test_error``, ``t_star``
+    (η × steps), NaN for a network that hit the cap, ``fitted`` (bools), ``diverged`` (SGD diverged: nothing trained) and ``wall_s`` (the training's wall time)."""
+    from numerics.models.network import Network, relu_mlp, relu_mlp_params, run_replicas, stack_replicas
 
-    unknown = set(params) - set(TASK_KEYS)
-    if unknown:
-        raise ParameterError(f"unknown network-task parameters {sorted(unknown)}; known: {list(TASK_KEYS)}")
+    require_known("network-task", params, TASK_KEYS)
     R = require_int_in_range("n_seeds", params["n_seeds"], 2)
     B = require_int_in_range("batch_size", params["batch_size"], 1, params["n_train"])
     alpha, T = require_positive("alpha", params["alpha"]), require_positive("temperature", params["temperature"])
@@ -93,7 +93,7 @@ def train_point(params: dict, seed) -> dict:
     start = time.perf_counter()
     try:
         run = run_replicas(net, X, y, eta=T * B, batch_size=B, n_steps=int(params["max_steps"]), n_replicas=R,
-                           sampling="without_replacement", seed=child_seed(seed, 1), initial=[np.stack(leaves) for leaves in zip(*inits)],
+                           sampling="without_replacement", seed=child_seed(seed, 1), initial=stack_replicas(inits),
                            until_fitted=True, chunk_steps=512)
     except DivergenceError:  # a point of the diagram where SGD diverges: no network is trained there
         nan = [float("nan")] * R
@@ -168,10 +168,16 @@ def _phase_note(alpha: float, T: float, res: dict) -> str:
             f"{res['wall_s']:.1f} s")
 
 
+def _fully_trained(cells: list[dict]) -> list[int]:
+    """The indices of an α row's temperatures at which every network trained (a mean over the few that did is a
+    selection)."""
+    return [i for i, r in enumerate(cells) if all(r["fitted"])]
+
+
 def _lazy_growth(alpha: float, temps, cells: list[dict]):
     """(measured, stderr, T_low, T_high) of the lazy row's relative change at the largest T with every network
     trained minus that at the smallest such T (independent networks: variances add)."""
-    full = [i for i, r in enumerate(cells) if all(r["fitted"])]
+    full = _fully_trained(cells)
     if len(full) < 2:
         raise ParameterError(f"alpha = {alpha:g}: every network must be trained at two temperatures at least "
                              f"(trained per T: {[sum(r['fitted']) for r in cells]}); change the temperatures or "
@@ -182,7 +188,7 @@ def _lazy_growth(alpha: float, temps, cells: list[dict]):
 
 def _delta_note(alpha: float, temps, cells: list[dict]) -> str:
     """The T-exponent δ of the lazy row's relative change (weighted log-log fit over the fully trained T)."""
-    full = [(T, _mean(r["relative_change"])) for T, r in zip(temps, cells) if all(r["fitted"])]
+    full = [(temps[i], _mean(cells[i]["relative_change"])) for i in _fully_trained(cells)]
     if len(full) < 3:
         return f"lazy alpha={alpha:g}: fewer than three temperatures with every network trained (no delta)"
     fit = power_law_fit([T for T, _ in full], [m for _, (m, _, _) in full], y_stderr=[e for _, (_, e, _) in full])
@@ -193,7 +199,7 @@ def _delta_note(alpha: float, temps, cells: list[dict]) -> str:
 
 def _error_effect(alpha: float, temps, cells: list[dict]) -> str:
     """The test error of an α row at its smallest and largest T with every network trained, and the difference."""
-    full = [i for i, r in enumerate(cells) if all(r["fitted"])]
+    full = _fully_trained(cells)
     if len(full) < 2:
         return f"alpha={alpha:g}: fewer than two temperatures with every network trained"
     (lo, dlo, _), (hi, dhi, _) = (_mean(cells[i]["test_error"]) for i in (full[0], full[-1]))
@@ -202,10 +208,7 @@ def _error_effect(alpha: float, temps, cells: list[dict]) -> str:
 
 
 def _run_network_phases(params: dict, seed: int):
-    R = params["n_seeds"]
-    if R < 8:
-        raise ParameterError(f"n_seeds must be >= 8, got {R}: standard errors are taken across independently "
-                             "trained networks, and a 5-standard-error criterion needs >= 7 degrees of freedom")
+    R = require_independent_runs("n_seeds", params["n_seeds"])
     alphas, temps, sizes = list(params["alphas"]), list(params["temperatures"]), list(params["sizes"])
     _validate(params, alphas, temps, sizes)
     base = dict(n_test=params["n_test"], data_seed=seed, hidden=params["hidden"], depth=params["depth"],

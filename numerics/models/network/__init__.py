@@ -21,13 +21,13 @@ from numerics.models.network.network import Network, Samples  # noqa: E402  (aft
 from numerics.models.network.curvature import (  # noqa: E402
     gradient_covariance, layer_hessian, measure_layer, per_sample_gradients, per_sample_hessian_moments,
 )
-from numerics.models.network.replicas import ReplicaRun, run_replicas  # noqa: E402
+from numerics.models.network.replicas import ReplicaRun, run_replicas, stack_replicas  # noqa: E402
 from numerics.models.network.architectures import relu_cnn, relu_cnn_params, relu_mlp, relu_mlp_params  # noqa: E402
 from numerics.models.network.measure import (  # noqa: E402
     NoiseVsCurvature, VarianceFlatness, drift_fraction, noise_vs_curvature, variance_flatness,
 )
 
 __all__ = ["Network", "Samples", "per_sample_gradients", "gradient_covariance", "layer_hessian",
-           "per_sample_hessian_moments", "measure_layer", "run_replicas", "ReplicaRun", "relu_mlp", "relu_mlp_params",
-           "relu_cnn", "relu_cnn_params", "noise_vs_curvature", "NoiseVsCurvature", "variance_flatness",
+           "per_sample_hessian_moments", "measure_layer", "run_replicas", "stack_replicas", "ReplicaRun", "relu_mlp",
+           "relu_mlp_params", "relu_cnn", "relu_cnn_params", "noise_vs_curvature", "NoiseVsCurvature", "variance_flatness",
            "VarianceFlatness", "drift_fraction"]

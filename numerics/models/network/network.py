@@ -152,3 +152,8 @@ class Network:
     def loss(self, params, samples: Samples) -> jax.Array:
         """L(w) = (1/P) Σ_p ℓ_p(w)."""
         return jnp.mean(jax.vmap(self.output_loss)(self.output(params, samples), samples.t))
+
+    def accuracy(self, params, samples: Samples) -> float:
+        """The fraction of samples classified right: argmax_k F_k = argmax_k t_k (one-hot targets)."""
+        right = jnp.argmax(self.output(params, samples), axis=-1) == jnp.argmax(samples.t, axis=-1)
+        return float(np.mean(np.asarray(right)))  # in float64: jnp.mean of booleans is float32

@@ -103,6 +103,12 @@ def _fitted(net: Network, W, samples, f0):
     return jax.vmap(lambda w, f: net.loss(w, Samples(samples.x, samples.t, f)) == 0)(W, f0)
 
 
+def stack_replicas(trees) -> object:
+    """One pytree with a leading replica axis from one parameter pytree per replica (independent initialisations),
+    as ``run_replicas(initial=...)`` takes them."""
+    return jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *trees)
+
+
 def _initial(net: Network, initial, R: int):
     """The replicas' starting parameters with a leading replica axis: w₀ broadcast, or ``initial`` checked."""
     if initial is None:

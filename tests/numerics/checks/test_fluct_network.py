@@ -58,7 +58,7 @@ def _fake(monkeypatch, psi_values, loss_change, drift):
     R = len(psi_values)
     split = SimpleNamespace(X=np.zeros((4, 2)), y=np.zeros(4, int), X_test=np.zeros((4, 2)), y_test=np.zeros(4, int),
                             description="synthetic")
-    net = SimpleNamespace(n_params=6, apply=lambda w, X: np.zeros((len(X), 3)))
+    net = SimpleNamespace(n_params=6, samples=lambda X, y: None, accuracy=lambda w, samples: 1.0)
     run = SimpleNamespace(trajectory=np.zeros((R, 3, 6)), replica=lambda r: None)
     monkeypatch.setattr(network, "_load", lambda name, n_train, seed: split)
     monkeypatch.setattr(network, "train_windows", lambda split, params, seed: (net, run))
